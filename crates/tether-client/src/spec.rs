@@ -96,3 +96,85 @@ impl ServerSpec {
         self.transport == "stdio"
     }
 }
+
+/// Builds a spec from a configured server. `env` is the environment `MCP_TIMEOUT` and
+/// `MCP_TOOL_TIMEOUT` are read from; `source` is how its file should be shown.
+pub fn from_config(
+    cfg: &tether_config::ServerConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    source: String,
+) -> ServerSpec {
+    use crate::timeouts::{TimeoutSettings, resolve};
+    use crate::transport::{HttpParams, StdioParams};
+    use tether_config::Transport as T;
+
+    let redactor = cfg.redactor.clone();
+    let local = matches!(cfg.transport, Ok(T::Stdio(_)));
+    let settings = TimeoutSettings {
+        connect: cfg.options.connect_timeout,
+        tool: cfg.tool_timeout.or(cfg.options.tool_timeout),
+        idle: cfg.options.idle_timeout,
+    };
+    let (timeouts, timeout_warnings) = resolve(local, settings, env);
+    let (targets, labels) = match &cfg.transport {
+        Ok(T::Stdio(s)) => (
+            vec![Target::Stdio(StdioParams {
+                command: s.command.clone(),
+                args: s.args.clone(),
+                env: s.env.clone(),
+                cwd: s.cwd.clone(),
+            })],
+            vec![cfg.display_target()],
+        ),
+        Ok(T::Http(h)) | Ok(T::Sse(h)) => {
+            let sse = matches!(cfg.transport, Ok(T::Sse(_)));
+            std::iter::once(&h.url)
+                .chain(h.fallback_urls.iter())
+                .map(|url| {
+                    let params = HttpParams {
+                        url: url.clone(),
+                        headers: h.headers.clone(),
+                    };
+                    let target = if sse {
+                        Target::Sse(params)
+                    } else {
+                        Target::Http(params)
+                    };
+                    (target, redactor.redact_url(url))
+                })
+                .unzip()
+        }
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let misconfigured = cfg.transport.as_ref().err().map(|p| match &p.field {
+        Some(field) => format!("`{field}`: {}", p.message),
+        None => p.message.clone(),
+    });
+    let mut warnings: Vec<String> = cfg
+        .warnings()
+        .map(|p| match &p.field {
+            Some(field) => format!("`{field}`: {}", p.message),
+            None => p.message.clone(),
+        })
+        .collect();
+    warnings.extend(timeout_warnings);
+    let restart = match cfg.options.restart {
+        tether_config::RestartPolicy::OnFailure => Restart::OnFailure,
+        tether_config::RestartPolicy::Never => Restart::Never,
+    };
+    ServerSpec {
+        name: cfg.name.clone(),
+        source,
+        transport: cfg.transport_label(),
+        target_display: cfg.display_target(),
+        disabled: cfg.disabled,
+        misconfigured,
+        targets,
+        target_labels: labels,
+        timeouts,
+        restart,
+        ping_interval: cfg.options.ping_interval,
+        redact: Arc::new(move |s: &str| redactor.redact(s)),
+        warnings,
+    }
+}
