@@ -1,0 +1,74 @@
+//! The `tether` command line: argument parsing and rendering. All the work happens in the
+//! client, gateway and testkit crates; [`main`] returns the exit code.
+
+pub mod args;
+pub mod cmd;
+pub mod target;
+pub mod ui;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// Parses the arguments, runs the command, returns its exit code (0 ok, 1 failure, 2 usage).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            ui::Failure::failed(format!("cannot start the async runtime: {e}")).print();
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli));
+    // Blocking readers (stdin) must not hold the process open once the work is done.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    let result = match &cli.command {
+        Command::List(a) => cmd::list::run(&cli, a).await,
+        Command::Get(a) => cmd::get::run(&cli, a).await,
+        Command::Tools(a) => cmd::tools::run(&cli, a).await,
+        Command::Call(a) => cmd::call::run(&cli, a).await,
+        Command::Chaos(a) => cmd::chaos::run(a.clone()).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            f.print();
+            f.exit
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` wins over `-v`.
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info,tether_client=info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ui::stderr_is_tty() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .try_init();
+}
