@@ -63,8 +63,13 @@ impl Failure {
     /// A client error, with its class, the stderr tail and its hint.
     pub fn from_error(e: &tether_client::Error, redact: &dyn Fn(&str) -> String) -> Self {
         let summary = tether_client::status::ErrorSummary::of(e, redact);
-        let mut f =
-            Failure::failed(summary.message.clone()).detail(format!("class: {}", summary.class));
+        let mut f = Failure::failed(summary.message.clone());
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            f = f.cause(redact(&cause.to_string()));
+            source = cause.source();
+        }
+        f = f.detail(format!("class: {}", summary.class));
         if let Some(status) = summary.http_status {
             f = f.detail(format!("HTTP status: {status}"));
         }

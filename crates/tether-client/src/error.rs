@@ -888,6 +888,21 @@ mod tests {
     }
 
     #[test]
+    fn connection_lost_keeps_its_cause_as_source() {
+        let e = Error::ConnectionLost {
+            method: "tools/call".into(),
+            outcome_unknown: true,
+            cause: Box::new(Error::Closed),
+        };
+        assert_eq!(
+            std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("session closed")
+        );
+    }
+
+    #[test]
     fn messages_read_well() {
         let e = Error::Http(Box::new(HttpFailure {
             status: 404,

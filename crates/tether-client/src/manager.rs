@@ -141,7 +141,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Manager {
     /// Starts a supervisor per server; they connect concurrently (bounded).
     pub fn start(specs: Vec<ServerSpec>, opts: ManagerOptions) -> Manager {
-        let (events, _) = broadcast::channel(1024);
+        Self::start_observed(specs, opts).0
+    }
+
+    /// Like [`start`](Self::start), with an event receiver subscribed before anything runs, so
+    /// no transition is missed.
+    pub fn start_observed(
+        specs: Vec<ServerSpec>,
+        opts: ManagerOptions,
+    ) -> (Manager, broadcast::Receiver<ManagerEvent>) {
+        let (events, first_rx) = broadcast::channel(4096);
         let started = Instant::now();
         let stdio_permits = Arc::new(Semaphore::new(opts.stdio_concurrency.max(1)));
         let remote_permits = Arc::new(Semaphore::new(opts.remote_concurrency.max(1)));
@@ -192,11 +201,12 @@ impl Manager {
                 session: slot,
             });
         }
-        Manager {
+        let manager = Manager {
             servers,
             events,
             tasks: Mutex::new(tasks),
-        }
+        };
+        (manager, first_rx)
     }
 
     /// The configured names, in order.
@@ -300,7 +310,8 @@ impl Manager {
         result
     }
 
-    /// Sends any request to a server with the request timer.
+    /// Sends any request other than `tools/call` with the request timer. These are idempotent,
+    /// so one lost to a dropped connection is sent again once the server is back.
     pub async fn request(
         &self,
         server: &str,
@@ -308,8 +319,24 @@ impl Manager {
         params: Option<Box<RawValue>>,
         wait_ready: Option<Duration>,
     ) -> Result<Box<RawValue>, Error> {
-        let session = self.ready_session(server, wait_ready).await?;
         let timeouts = self.handle(server)?.status.borrow().timeouts;
+        let session = self.ready_session(server, wait_ready).await?;
+        let first = session
+            .request(
+                method,
+                params.clone(),
+                RequestOptions::timeout(timeouts.request),
+            )
+            .await;
+        let replayable =
+            method != method::TOOLS_CALL && matches!(first, Err(Error::ConnectionLost { .. }));
+        if !replayable {
+            return first;
+        }
+        // Wait for the supervisor to notice the loss and reconnect, then try once more.
+        let mut rx = self.handle(server)?.status.clone();
+        let _ = tokio::time::timeout(timeouts.connect, rx.wait_for(|s| !s.state.is_usable())).await;
+        let session = self.ready_session(server, Some(timeouts.connect)).await?;
         session
             .request(method, params, RequestOptions::timeout(timeouts.request))
             .await
@@ -738,11 +765,13 @@ impl Supervisor {
             self.update(|s| s.tools.clear());
             State::Connected
         };
+        // Prompts and resources matter less than tools: bounded by what is left of the budget,
+        // and their failure is only a note.
         if caps.prompts.is_some() {
-            self.discover_prompts(&session).await;
+            self.discover_prompts(&session, Some(deadline)).await;
         }
         if caps.resources.is_some() {
-            self.discover_resources(&session).await;
+            self.discover_resources(&session, Some(deadline)).await;
         }
         let noise = session.stats().noise;
         self.ready_at = Some(Instant::now());
@@ -771,13 +800,7 @@ impl Supervisor {
     ) -> Result<(), Error> {
         let mut attempt = 1;
         loop {
-            let opts = match deadline {
-                Some(d) => RequestOptions::until(
-                    d.min(Instant::now() + self.spec.timeouts.request),
-                    Timer::Connect,
-                ),
-                None => RequestOptions::timeout(self.spec.timeouts.request),
-            };
+            let opts = self.list_opts(deadline);
             self.step("tools/list");
             let t0 = Instant::now();
             match session.list_all::<Tool>(method::TOOLS_LIST, opts).await {
@@ -834,16 +857,26 @@ impl Supervisor {
         }
     }
 
-    async fn discover_prompts(&self, session: &Session) {
-        let opts = RequestOptions::timeout(self.spec.timeouts.request);
+    fn list_opts(&self, deadline: Option<Instant>) -> RequestOptions {
+        match deadline {
+            Some(d) => RequestOptions::until(
+                d.min(Instant::now() + self.spec.timeouts.request),
+                Timer::Connect,
+            ),
+            None => RequestOptions::timeout(self.spec.timeouts.request),
+        }
+    }
+
+    async fn discover_prompts(&self, session: &Session, deadline: Option<Instant>) {
+        let opts = self.list_opts(deadline);
         match session.list_all::<Prompt>(method::PROMPTS_LIST, opts).await {
             Ok(listed) => self.update(|s| s.prompts = listed.items),
             Err(e) => self.step(format!("prompts/list failed: {e}")),
         }
     }
 
-    async fn discover_resources(&self, session: &Session) {
-        let opts = RequestOptions::timeout(self.spec.timeouts.request);
+    async fn discover_resources(&self, session: &Session, deadline: Option<Instant>) {
+        let opts = self.list_opts(deadline);
         match session
             .list_all::<Resource>(method::RESOURCES_LIST, opts)
             .await
@@ -975,10 +1008,10 @@ impl Supervisor {
             }
         }
         if kinds.contains(&ListKind::Prompts) {
-            self.discover_prompts(session).await;
+            self.discover_prompts(session, None).await;
         }
         if kinds.contains(&ListKind::Resources) {
-            self.discover_resources(session).await;
+            self.discover_resources(session, None).await;
         }
         self.emit(EventKind::CatalogChanged);
     }

@@ -292,12 +292,25 @@ impl ServerStatus {
                 ),
                 None => format!("{} Reconnecting ({attempt}/{max})", g.pending()),
             },
-            State::Failed { error } => format!(
-                "{} Failed to connect: {} {}",
-                g.fail(),
-                error.class,
-                error.message
-            ),
+            State::Failed { error } => {
+                let mut text = format!(
+                    "{} Failed to connect: {} {}",
+                    g.fail(),
+                    error.class,
+                    error.message
+                );
+                // The last stderr line usually says why a process died; show it at a glance.
+                if let Some(last) = error
+                    .stderr_tail
+                    .iter()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                {
+                    text.push_str("; last stderr: ");
+                    text.push_str(last.trim());
+                }
+                text
+            }
             State::Misconfigured { problem } => format!("{} Config error: {problem}", g.fail()),
             State::Disabled => format!("{} Disabled", g.disabled()),
             State::Stopped => format!("{} Stopped", g.disabled()),
