@@ -35,6 +35,9 @@ pub enum Command {
     Tools(ToolsArgs),
     /// Call a tool: `tether call NAME TOOL [ARGS_JSON]`.
     Call(CallArgs),
+    /// Say which layer fails (config, process, network, HTTP, protocol, server), with the
+    /// evidence and how to fix it.
+    Doctor(DoctorArgs),
     /// Run a fault-injecting MCP server, to reproduce the failures that break clients.
     Chaos(tether_testkit::ChaosArgs),
 }
@@ -119,4 +122,25 @@ pub struct CallArgs {
     /// Answer elicitation requests (by default the capability is not offered).
     #[arg(long, value_enum, value_name = "MODE")]
     pub elicit: Option<Elicit>,
+}
+
+/// `tether doctor`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// The server name (omit with `--url` or `-- CMD`).
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// One JSON document on stdout (the report).
+    #[arg(long)]
+    pub json: bool,
+    /// Also call this tool and measure its result.
+    #[arg(long, value_name = "TOOL")]
+    pub call: Option<String>,
+    /// Arguments for `--call`, as a JSON object.
+    #[arg(long = "args", value_name = "JSON", requires = "call")]
+    pub call_args: Option<String>,
+    /// Budget for each phase, in seconds (default: the server's connect timeout).
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
 }

@@ -45,6 +45,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Get(a) => cmd::get::run(&cli, a).await,
         Command::Tools(a) => cmd::tools::run(&cli, a).await,
         Command::Call(a) => cmd::call::run(&cli, a).await,
+        Command::Doctor(a) => cmd::doctor::run(&cli, a).await,
         Command::Chaos(a) => cmd::chaos::run(a.clone()).await,
     };
     match result {

@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod chaos;
+pub mod doctor;
 pub mod get;
 pub mod list;
 pub mod tools;
