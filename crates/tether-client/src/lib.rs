@@ -6,7 +6,9 @@ pub mod session;
 pub mod transport;
 
 pub use error::{Error, ErrorClass};
-pub use session::{ClientHandler, RequestOptions, Session, SessionEvent, SessionOptions};
+pub use session::{
+    ClientHandler, RequestOptions, ServerRequest, Session, SessionEvent, SessionOptions,
+};
 pub use transport::Target;
 pub mod manager;
 pub mod policy;

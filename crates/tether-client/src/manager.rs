@@ -6,7 +6,7 @@
 //! held across an await and one server's trouble never touches another's.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -105,22 +105,28 @@ struct Handle {
     status: watch::Receiver<ServerStatus>,
     commands: mpsc::UnboundedSender<Command>,
     session: Arc<Mutex<Option<Session>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What every supervisor is started with.
+struct Context {
+    opts: ManagerOptions,
+    stdio_permits: Arc<Semaphore>,
+    remote_permits: Arc<Semaphore>,
+    started: Instant,
 }
 
 /// Owns every configured server.
 pub struct Manager {
-    servers: Vec<Handle>,
+    servers: RwLock<Vec<Arc<Handle>>>,
     events: broadcast::Sender<ManagerEvent>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    ctx: Context,
 }
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field(
-                "servers",
-                &self.servers.iter().map(|h| &*h.name).collect::<Vec<_>>(),
-            )
+            .field("servers", &self.names())
             .finish_non_exhaustive()
     }
 }
@@ -128,14 +134,24 @@ impl std::fmt::Debug for Manager {
 impl Drop for Manager {
     fn drop(&mut self) {
         // Supervisors own the sessions; ending them ends the processes (no orphans).
-        for t in lock(&self.tasks).drain(..) {
-            t.abort();
+        for h in read(&self.servers).iter() {
+            if let Some(t) = lock(&h.task).take() {
+                t.abort();
+            }
         }
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Manager {
@@ -151,73 +167,111 @@ impl Manager {
         opts: ManagerOptions,
     ) -> (Manager, broadcast::Receiver<ManagerEvent>) {
         let (events, first_rx) = broadcast::channel(4096);
-        let started = Instant::now();
-        let stdio_permits = Arc::new(Semaphore::new(opts.stdio_concurrency.max(1)));
-        let remote_permits = Arc::new(Semaphore::new(opts.remote_concurrency.max(1)));
-        let mut servers = Vec::with_capacity(specs.len());
-        let mut tasks = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let name: Arc<str> = Arc::from(spec.name.as_str());
-            let status = ServerStatus::new(
-                &spec.name,
-                &spec.source,
-                spec.transport,
-                &spec.target_display,
-                spec.timeouts,
-            );
-            let (status_tx, status_rx) = watch::channel(status);
-            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-            let slot = Arc::new(Mutex::new(None));
-            let mut session_opts = opts.session.clone();
-            session_opts.name = spec.name.clone();
-            session_opts.connect_timeout = spec.timeouts.connect;
-            session_opts.shutdown_grace = spec.timeouts.shutdown_grace;
-            let permits = if spec.is_local() {
-                stdio_permits.clone()
-            } else {
-                remote_permits.clone()
-            };
-            let sup = Supervisor {
-                name: name.clone(),
-                spec,
-                policy: opts.policy.clone(),
-                session_opts,
-                status: status_tx,
-                slot: slot.clone(),
-                commands: cmd_rx,
-                events: events.clone(),
-                started,
-                one_shot: opts.one_shot,
-                permits,
-                active: 0,
-                crashes: VecDeque::new(),
-                ready_at: None,
-            };
-            tasks.push(tokio::spawn(sup.run()));
-            servers.push(Handle {
-                name,
-                status: status_rx,
-                commands: cmd_tx,
-                session: slot,
-            });
-        }
-        let manager = Manager {
-            servers,
-            events,
-            tasks: Mutex::new(tasks),
+        let ctx = Context {
+            stdio_permits: Arc::new(Semaphore::new(opts.stdio_concurrency.max(1))),
+            remote_permits: Arc::new(Semaphore::new(opts.remote_concurrency.max(1))),
+            started: Instant::now(),
+            opts,
         };
+        let manager = Manager {
+            servers: RwLock::new(Vec::with_capacity(specs.len())),
+            events,
+            ctx,
+        };
+        for spec in specs {
+            let handle = manager.spawn(spec);
+            write(&manager.servers).push(handle);
+        }
         (manager, first_rx)
+    }
+
+    fn spawn(&self, spec: ServerSpec) -> Arc<Handle> {
+        let opts = &self.ctx.opts;
+        let name: Arc<str> = Arc::from(spec.name.as_str());
+        let status = ServerStatus::new(
+            &spec.name,
+            &spec.source,
+            spec.transport,
+            &spec.target_display,
+            spec.timeouts,
+        );
+        let (status_tx, status_rx) = watch::channel(status);
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let slot = Arc::new(Mutex::new(None));
+        let mut session_opts = opts.session.clone();
+        session_opts.name = spec.name.clone();
+        session_opts.connect_timeout = spec.timeouts.connect;
+        session_opts.shutdown_grace = spec.timeouts.shutdown_grace;
+        let permits = if spec.is_local() {
+            self.ctx.stdio_permits.clone()
+        } else {
+            self.ctx.remote_permits.clone()
+        };
+        let sup = Supervisor {
+            name: name.clone(),
+            spec,
+            policy: opts.policy.clone(),
+            session_opts,
+            status: status_tx,
+            slot: slot.clone(),
+            commands: cmd_rx,
+            events: self.events.clone(),
+            started: self.ctx.started,
+            one_shot: opts.one_shot,
+            permits,
+            active: 0,
+            crashes: VecDeque::new(),
+            ready_at: None,
+        };
+        let task = tokio::spawn(sup.run());
+        Arc::new(Handle {
+            name,
+            status: status_rx,
+            commands: cmd_tx,
+            session: slot,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Adds a server (config reload); an existing name is an error.
+    pub fn add(&self, spec: ServerSpec) -> Result<(), Error> {
+        if self.handle(&spec.name).is_ok() {
+            return Err(Error::Config(format!(
+                "server `{}` already exists",
+                spec.name
+            )));
+        }
+        let handle = self.spawn(spec);
+        write(&self.servers).push(handle);
+        Ok(())
+    }
+
+    /// Stops and removes a server (config reload).
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        let handle = self.handle(name)?;
+        stop(&handle).await;
+        write(&self.servers).retain(|h| &*h.name != name);
+        let _ = self.events.send(ManagerEvent {
+            server: handle.name.clone(),
+            at: self.ctx.started.elapsed(),
+            kind: EventKind::CatalogChanged,
+        });
+        Ok(())
     }
 
     /// The configured names, in order.
     pub fn names(&self) -> Vec<String> {
-        self.servers.iter().map(|h| h.name.to_string()).collect()
+        read(&self.servers)
+            .iter()
+            .map(|h| h.name.to_string())
+            .collect()
     }
 
-    fn handle(&self, name: &str) -> Result<&Handle, Error> {
-        self.servers
+    fn handle(&self, name: &str) -> Result<Arc<Handle>, Error> {
+        read(&self.servers)
             .iter()
             .find(|h| &*h.name == name)
+            .cloned()
             .ok_or_else(|| Error::UnknownServer {
                 name: name.to_owned(),
                 suggestion: None,
@@ -226,7 +280,7 @@ impl Manager {
 
     /// Every server's current status, in configuration order.
     pub fn statuses(&self) -> Vec<ServerStatus> {
-        self.servers
+        read(&self.servers)
             .iter()
             .map(|h| h.status.borrow().clone())
             .collect()
@@ -249,8 +303,11 @@ impl Manager {
 
     /// Resolves once every server has reached a settled state at least once.
     pub async fn settled(&self) {
-        for h in &self.servers {
-            let mut rx = h.status.clone();
+        let watches: Vec<_> = read(&self.servers)
+            .iter()
+            .map(|h| h.status.clone())
+            .collect();
+        for mut rx in watches {
             let _ = rx.wait_for(|s| s.state.is_settled()).await;
         }
     }
@@ -271,18 +328,7 @@ impl Manager {
         wait: Option<Duration>,
     ) -> Result<Session, Error> {
         let h = self.handle(name)?;
-        let mut rx = h.status.clone();
-        let pending = !rx.borrow().state.is_settled();
-        if pending && let Some(wait) = wait {
-            let _ = tokio::time::timeout(wait, rx.wait_for(|s| s.state.is_settled())).await;
-        }
-        let status = rx.borrow().clone();
-        if status.state.is_usable()
-            && let Some(s) = lock(&h.session).clone()
-        {
-            return Ok(s);
-        }
-        Err(unavailable(&status))
+        ready(&h, wait).await
     }
 
     /// Calls a tool on a server. A timed-out call never marks the server failed: it triggers a
@@ -294,8 +340,23 @@ impl Manager {
         arguments: Option<Value>,
         call: CallOptions,
     ) -> Result<Box<RawValue>, Error> {
-        let session = self.ready_session(server, call.wait_ready).await?;
-        let timeouts = self.handle(server)?.status.borrow().timeouts;
+        let raw = arguments.map(|a| tether_proto::jsonrpc::to_raw(&a));
+        self.call_tool_raw(server, tool, raw.as_deref(), None, call)
+            .await
+    }
+
+    /// Calls a tool with raw arguments and `_meta`, forwarded untouched.
+    pub async fn call_tool_raw(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: Option<&RawValue>,
+        meta: Option<&RawValue>,
+        call: CallOptions,
+    ) -> Result<Box<RawValue>, Error> {
+        let h = self.handle(server)?;
+        let session = ready(&h, call.wait_ready).await?;
+        let timeouts = h.status.borrow().timeouts;
         let opts = RequestOptions {
             timeout: Some(call.timeout.unwrap_or(timeouts.tool_wall)),
             deadline: None,
@@ -303,9 +364,9 @@ impl Manager {
             idle: Some(timeouts.tool_idle),
             progress: call.progress,
         };
-        let result = session.call_tool(tool, arguments, opts).await;
+        let result = session.call_tool_raw(tool, arguments, meta, opts).await;
         if let Err(Error::Timeout { .. }) = &result {
-            let _ = self.handle(server)?.commands.send(Command::CheckLiveness);
+            let _ = h.commands.send(Command::CheckLiveness);
         }
         result
     }
@@ -319,8 +380,9 @@ impl Manager {
         params: Option<Box<RawValue>>,
         wait_ready: Option<Duration>,
     ) -> Result<Box<RawValue>, Error> {
-        let timeouts = self.handle(server)?.status.borrow().timeouts;
-        let session = self.ready_session(server, wait_ready).await?;
+        let h = self.handle(server)?;
+        let timeouts = h.status.borrow().timeouts;
+        let session = ready(&h, wait_ready).await?;
         let first = session
             .request(
                 method,
@@ -334,9 +396,9 @@ impl Manager {
             return first;
         }
         // Wait for the supervisor to notice the loss and reconnect, then try once more.
-        let mut rx = self.handle(server)?.status.clone();
+        let mut rx = h.status.clone();
         let _ = tokio::time::timeout(timeouts.connect, rx.wait_for(|s| !s.state.is_usable())).await;
-        let session = self.ready_session(server, Some(timeouts.connect)).await?;
+        let session = ready(&h, Some(timeouts.connect)).await?;
         session
             .request(method, params, RequestOptions::timeout(timeouts.request))
             .await
@@ -361,21 +423,37 @@ impl Manager {
 
     /// Shuts every server down gracefully, concurrently, and waits for them.
     pub async fn shutdown(&self) {
-        let mut acks = Vec::new();
-        for h in &self.servers {
-            let (tx, rx) = oneshot::channel();
-            if h.commands.send(Command::Shutdown(tx)).is_ok() {
-                acks.push(rx);
-            }
-        }
-        for ack in acks {
-            let _ = ack.await;
-        }
-        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
-        for t in tasks {
-            let _ = t.await;
-        }
+        let handles: Vec<Arc<Handle>> = read(&self.servers).clone();
+        futures_util::future::join_all(handles.iter().map(|h| stop(h))).await;
     }
+}
+
+/// Asks a supervisor to stop and waits until it has.
+async fn stop(h: &Handle) {
+    let (tx, rx) = oneshot::channel();
+    if h.commands.send(Command::Shutdown(tx)).is_ok() {
+        let _ = rx.await;
+    }
+    let task = lock(&h.task).take();
+    if let Some(t) = task {
+        let _ = t.await;
+    }
+}
+
+/// The session of a usable server, waiting up to `wait` while it connects.
+async fn ready(h: &Handle, wait: Option<Duration>) -> Result<Session, Error> {
+    let mut rx = h.status.clone();
+    let pending = !rx.borrow().state.is_settled();
+    if pending && let Some(wait) = wait {
+        let _ = tokio::time::timeout(wait, rx.wait_for(|s| s.state.is_settled())).await;
+    }
+    // The hot path: look, do not copy the status (it holds the tool list).
+    if rx.borrow().state.is_usable()
+        && let Some(s) = lock(&h.session).clone()
+    {
+        return Ok(s);
+    }
+    Err(unavailable(&rx.borrow()))
 }
 
 fn unavailable(status: &ServerStatus) -> Error {

@@ -26,6 +26,22 @@ use tokio::time::Instant;
 use crate::error::{Error, Timer};
 use crate::transport::{Sink, Target, Transport};
 
+/// A request a server sent to the client.
+#[derive(Debug)]
+pub struct ServerRequest<'a> {
+    /// The server's configured name.
+    pub server: &'a str,
+    /// The method (`sampling/createMessage`, `elicitation/create`, `roots/list`, ...).
+    pub method: &'a str,
+    /// Raw parameters.
+    pub params: Option<Box<RawValue>>,
+    /// The client request whose answer stream carried it (HTTP), when known.
+    pub related: Option<Id>,
+}
+
+/// What a handler eventually answers.
+pub type HandlerFuture = BoxFuture<'static, Result<Box<RawValue>, ErrorObject>>;
+
 /// Answers the requests a server sends to the client (sampling, elicitation, roots).
 pub trait ClientHandler: Send + Sync + 'static {
     /// The client capabilities to declare in `initialize` (an object).
@@ -34,14 +50,8 @@ pub trait ClientHandler: Send + Sync + 'static {
     }
 
     /// Handles a server→client request; `None` answers "method not found".
-    /// `related` is the client request whose answer stream carried it (HTTP), when known.
-    fn handle(
-        &self,
-        method: &str,
-        params: Option<Box<RawValue>>,
-        related: Option<Id>,
-    ) -> Option<BoxFuture<'static, Result<Box<RawValue>, ErrorObject>>> {
-        let _ = (method, params, related);
+    fn handle(&self, request: ServerRequest<'_>) -> Option<HandlerFuture> {
+        let _ = request;
         None
     }
 }
@@ -59,13 +69,8 @@ impl ClientHandler for RootsHandler {
         serde_json::json!({ "roots": { "listChanged": false } })
     }
 
-    fn handle(
-        &self,
-        method: &str,
-        _params: Option<Box<RawValue>>,
-        _related: Option<Id>,
-    ) -> Option<BoxFuture<'static, Result<Box<RawValue>, ErrorObject>>> {
-        if method != method::ROOTS_LIST {
+    fn handle(&self, request: ServerRequest<'_>) -> Option<HandlerFuture> {
+        if request.method != method::ROOTS_LIST {
             return None;
         }
         let roots: Vec<Value> = self
@@ -480,6 +485,25 @@ impl Session {
         params: Option<Box<RawValue>>,
         opts: RequestOptions,
     ) -> Result<Box<RawValue>, Error> {
+        self.request_with(
+            method,
+            |token| match (token, params) {
+                (Some(token), Some(p)) => Some(with_progress_token(p, token)),
+                (_, p) => p,
+            },
+            opts,
+        )
+        .await
+    }
+
+    /// Sends a request whose parameters are built once its id is known: `build` receives the
+    /// progress token to embed (the request id) when progress or an idle timer is wanted.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        build: impl FnOnce(Option<&Id>) -> Option<Box<RawValue>>,
+        opts: RequestOptions,
+    ) -> Result<Box<RawValue>, Error> {
         if let Some(cause) = self.closed_reason() {
             return Err(lost(method, false, cause));
         }
@@ -492,10 +516,7 @@ impl Session {
         } else {
             (None, None)
         };
-        let params = match (wants_progress, params) {
-            (true, Some(p)) => Some(with_progress_token(p, &id)),
-            (_, p) => p,
-        };
+        let params = build(wants_progress.then_some(&id));
         lock(&self.inner.pending).insert(
             id.clone(),
             Pending {
@@ -577,17 +598,26 @@ impl Session {
         &self,
         name: &str,
         arguments: Option<Value>,
+        opts: RequestOptions,
+    ) -> Result<Box<RawValue>, Error> {
+        let raw = arguments.map(|a| jsonrpc::to_raw(&a));
+        self.call_tool_raw(name, raw.as_deref(), None, opts).await
+    }
+
+    /// Calls a tool with arguments and `_meta` forwarded as raw JSON, untouched; `arguments`
+    /// is always sent (`{}` when there are none).
+    pub async fn call_tool_raw(
+        &self,
+        name: &str,
+        arguments: Option<&RawValue>,
+        meta: Option<&RawValue>,
         mut opts: RequestOptions,
     ) -> Result<Box<RawValue>, Error> {
-        let params = mcp::CallToolParams {
-            name: name.to_owned(),
-            arguments: arguments.unwrap_or_else(|| Value::Object(Default::default())),
-            meta: None,
-        };
         if opts.timer == Timer::Request {
             opts.timer = Timer::WallClock;
         }
-        self.request(method::TOOLS_CALL, Some(jsonrpc::to_raw(&params)), opts)
+        let build = |token: Option<&Id>| Some(call_params(name, arguments, meta, token));
+        self.request_with(method::TOOLS_CALL, build, opts)
             .await
             .map_err(|e| match e {
                 Error::Timeout { timer, after, .. } => Error::Timeout {
@@ -692,6 +722,44 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
+/// `tools/call` parameters assembled from raw pieces, so arguments are never re-serialised.
+fn call_params(
+    name: &str,
+    arguments: Option<&RawValue>,
+    meta: Option<&RawValue>,
+    token: Option<&Id>,
+) -> Box<RawValue> {
+    let args = arguments.map_or("{}", RawValue::get);
+    let mut out = String::with_capacity(name.len() + args.len() + 64);
+    out.push_str(r#"{"name":"#);
+    out.push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
+    out.push_str(r#","arguments":"#);
+    out.push_str(args);
+    match (meta, token) {
+        (None, None) => {}
+        (None, Some(token)) => {
+            out.push_str(r#","_meta":{"progressToken":"#);
+            out.push_str(&serde_json::to_string(token).unwrap_or_else(|_| "null".into()));
+            out.push('}');
+        }
+        (Some(meta), token) => {
+            // Keep the caller's other `_meta` members; our token replaces theirs.
+            let mut map: serde_json::Map<String, Value> =
+                serde_json::from_str(meta.get()).unwrap_or_default();
+            if let Some(token) = token {
+                map.insert(
+                    "progressToken".into(),
+                    serde_json::to_value(token).unwrap_or(Value::Null),
+                );
+            }
+            out.push_str(r#","_meta":"#);
+            out.push_str(&serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()));
+        }
+    }
+    out.push('}');
+    RawValue::from_string(out).unwrap_or_else(|_| jsonrpc::empty_object())
+}
+
 /// Puts our own `_meta.progressToken` into request parameters (an object).
 fn with_progress_token(params: Box<RawValue>, token: &Id) -> Box<RawValue> {
     let Ok(mut map) = serde_json::from_str::<serde_json::Map<String, Value>>(params.get()) else {
@@ -750,10 +818,13 @@ impl Inner {
             self.answer(req.id, Ok(jsonrpc::empty_object()));
             return;
         }
-        match self
-            .handler
-            .handle(&req.method, req.params, related.cloned())
-        {
+        let request = ServerRequest {
+            server: &self.name,
+            method: &req.method,
+            params: req.params,
+            related: related.cloned(),
+        };
+        match self.handler.handle(request) {
             Some(fut) => {
                 let weak = Arc::downgrade(self);
                 let id = req.id;

@@ -13,10 +13,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tether_client::manager::EventKind;
 use tether_client::policy::Policy;
-use tether_client::session::{ClientHandler, RootsHandler, SessionOptions};
+use tether_client::session::{
+    ClientHandler, HandlerFuture, RootsHandler, ServerRequest, SessionOptions,
+};
 use tether_client::{Manager, ManagerOptions, ServerSpec};
-use tether_proto::Id;
-use tether_proto::jsonrpc::{self, ErrorObject};
+use tether_proto::jsonrpc;
 use tether_proto::mcp::method;
 
 use crate::args::Elicit;
@@ -88,20 +89,11 @@ impl ClientHandler for CliHandler {
         caps
     }
 
-    fn handle(
-        &self,
-        method_name: &str,
-        params: Option<Box<serde_json::value::RawValue>>,
-        related: Option<Id>,
-    ) -> Option<
-        futures_util::future::BoxFuture<
-            'static,
-            Result<Box<serde_json::value::RawValue>, ErrorObject>,
-        >,
-    > {
-        if method_name != method::ELICITATION_CREATE {
-            return self.roots.handle(method_name, params, related);
+    fn handle(&self, request: ServerRequest<'_>) -> Option<HandlerFuture> {
+        if request.method != method::ELICITATION_CREATE {
+            return self.roots.handle(request);
         }
+        let params = request.params;
         let mode = self.elicit?;
         let answer = match mode {
             Elicit::Decline => serde_json::json!({ "action": "decline" }),
