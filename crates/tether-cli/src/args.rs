@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,8 +42,46 @@ pub enum Command {
     /// Say which layer fails (config, process, network, HTTP, protocol, server), with the
     /// evidence and how to fix it.
     Doctor(DoctorArgs),
+    /// One MCP endpoint for every configured server (stdio, or Streamable HTTP with `--http`).
+    Serve(ServeArgs),
     /// Run a fault-injecting MCP server, to reproduce the failures that break clients.
     Chaos(tether_testkit::ChaosArgs),
+}
+
+/// Log output formats.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `tether serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Serve Streamable HTTP on this address (e.g. `127.0.0.1:7777`) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Expose tools under their own names (only with exactly one server).
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// File holding the bearer token clients must send (required off loopback; also
+    /// `TETHER_TOKEN`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Accept browser requests from this origin too (repeatable; localhost is always accepted).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body: usize,
+    /// How long a list request during startup waits for servers still connecting, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub list_wait: f64,
+    /// Do not log each forwarded call on stderr.
+    #[arg(long)]
+    pub no_request_log: bool,
 }
 
 /// `tether list`.
@@ -48,6 +90,9 @@ pub struct ListArgs {
     /// One JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Show a running gateway's live view instead (its base URL, e.g. http://127.0.0.1:7777).
+    #[arg(long, value_name = "URL")]
+    pub gateway: Option<String>,
 }
 
 /// `tether get`.

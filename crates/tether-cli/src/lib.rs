@@ -46,6 +46,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Tools(a) => cmd::tools::run(&cli, a).await,
         Command::Call(a) => cmd::call::run(&cli, a).await,
         Command::Doctor(a) => cmd::doctor::run(&cli, a).await,
+        Command::Serve(a) => cmd::serve::run(&cli, a).await,
         Command::Chaos(a) => cmd::chaos::run(a.clone()).await,
     };
     match result {
@@ -60,16 +61,21 @@ async fn dispatch(cli: Cli) -> u8 {
 /// Logs go to stderr; `RUST_LOG` wins over `-v`.
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let default = match cli.verbose {
-        0 => "warn",
-        1 => "info,tether_client=info",
+    let serving = matches!(cli.command, Command::Serve(_));
+    let default = match (cli.verbose, serving) {
+        // The gateway logs each forwarded call (target `tether::request`) by default.
+        (0, true) => "warn,tether::request=info",
+        (0, false) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ui::stderr_is_tty() && std::env::var_os("NO_COLOR").is_none())
-        .with_target(false)
-        .try_init();
+        .with_ansi(ui::stderr_is_tty() && std::env::var_os("NO_COLOR").is_none());
+    let _ = match cli.log_format {
+        args::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        args::LogFormat::Text => builder.with_target(false).try_init(),
+    };
 }

@@ -75,6 +75,40 @@ impl Loaded {
         from_config(cfg, &|k| std::env::var(k).ok(), source)
     }
 
+    /// Every configured server as a gateway upstream.
+    pub fn upstreams(&self) -> Vec<tether_gateway::Upstream> {
+        self.config
+            .servers
+            .iter()
+            .map(|cfg| {
+                let spec = self.spec(cfg);
+                // Everything that changes how the server runs; Debug of the targets includes
+                // env and header values, which is fine for a comparison that is never shown.
+                let fingerprint = format!(
+                    "{:?}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}",
+                    spec.targets,
+                    spec.timeouts,
+                    spec.restart,
+                    spec.ping_interval,
+                    spec.disabled,
+                    spec.misconfigured,
+                    cfg.options.tools,
+                    spec.target_display
+                );
+                tether_gateway::Upstream {
+                    filter: cfg.options.tools.clone(),
+                    spec,
+                    fingerprint,
+                }
+            })
+            .collect()
+    }
+
+    /// The files discovery read (watched by `tether serve` for changes).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.config.sources.iter().map(|s| s.path.clone()).collect()
+    }
+
     /// The configured server `name`, or a usage error with a suggestion.
     pub fn find(&self, name: &str) -> Result<&ServerConfig, Failure> {
         self.config.get(name).ok_or_else(|| self.unknown(name))

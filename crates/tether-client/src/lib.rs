@@ -1,6 +1,7 @@
 //! Tether's MCP client: transports (stdio, Streamable HTTP, legacy SSE), sessions, the retry and
 //! reconnect policy, and the manager that keeps many servers healthy.
 
+pub mod doctor;
 pub mod error;
 pub mod session;
 pub mod transport;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tether_proto::mcp::{Prompt, Resource, Tool, method};
+use tether_proto::mcp::{Prompt, Resource, ResourceTemplate, Tool, method};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -78,6 +78,8 @@ pub enum EventKind {
     Stderr(String),
     /// The server's tools, prompts or resources (or their availability) changed.
     CatalogChanged,
+    /// A notification from the server that is not about its lists (logging, resource updates).
+    Notification(tether_proto::Notification),
 }
 
 /// Per-call options.
@@ -289,6 +291,11 @@ impl Manager {
     /// One server's status.
     pub fn status(&self, name: &str) -> Option<ServerStatus> {
         self.handle(name).ok().map(|h| h.status.borrow().clone())
+    }
+
+    /// The timers in effect for one server.
+    pub fn timeouts(&self, name: &str) -> Option<crate::timeouts::Timeouts> {
+        self.handle(name).ok().map(|h| h.status.borrow().timeouts)
     }
 
     /// A live view of one server's status.
@@ -956,11 +963,18 @@ impl Supervisor {
     async fn discover_resources(&self, session: &Session, deadline: Option<Instant>) {
         let opts = self.list_opts(deadline);
         match session
-            .list_all::<Resource>(method::RESOURCES_LIST, opts)
+            .list_all::<Resource>(method::RESOURCES_LIST, opts.clone())
             .await
         {
             Ok(listed) => self.update(|s| s.resources = listed.items),
             Err(e) => self.step(format!("resources/list failed: {e}")),
+        }
+        match session
+            .list_all::<ResourceTemplate>(method::RESOURCE_TEMPLATES_LIST, opts)
+            .await
+        {
+            Ok(listed) => self.update(|s| s.resource_templates = listed.items),
+            Err(e) => self.step(format!("resources/templates/list failed: {e}")),
         }
     }
 
@@ -994,7 +1008,8 @@ impl Supervisor {
                         self.step(format!("skipped non-JSON-RPC output: {}", skipped.preview));
                     }
                     Ok(SessionEvent::SessionRenewed) => self.step("session expired (HTTP 404); re-initialized"),
-                    Ok(SessionEvent::Notification(_)) | Ok(SessionEvent::Closed(_)) => {}
+                    Ok(SessionEvent::Notification(n)) => self.emit(EventKind::Notification(n)),
+                    Ok(SessionEvent::Closed(_)) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {}
                 },

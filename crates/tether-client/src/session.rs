@@ -206,6 +206,17 @@ pub struct SessionStats {
     pub session_renewals: u64,
 }
 
+/// How long each step of connecting took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HandshakeTimings {
+    /// Opening the transport: spawning the process, or for legacy SSE the GET until `endpoint`.
+    pub open: Option<Duration>,
+    /// From sending `initialize` to its valid result.
+    pub initialize: Option<Duration>,
+    /// Delivering `notifications/initialized` (HTTP: until the server accepted it).
+    pub initialized: Option<Duration>,
+}
+
 /// A complete list, gathered across pages.
 #[derive(Debug, Clone)]
 pub struct Listed<T> {
@@ -276,7 +287,19 @@ impl Session {
         opts: SessionOptions,
         deadline: Instant,
     ) -> Result<Session, Error> {
+        Self::connect_timed(target, opts, deadline, &mut HandshakeTimings::default()).await
+    }
+
+    /// [`Session::connect_until`], recording how long each step took (for `tether doctor`);
+    /// steps that did not finish stay `None`.
+    pub(crate) async fn connect_timed(
+        target: &Target,
+        opts: SessionOptions,
+        deadline: Instant,
+        timings: &mut HandshakeTimings,
+    ) -> Result<Session, Error> {
         let budget = opts.connect_timeout;
+        let started = Instant::now();
         let (events, _) = broadcast::channel(256);
         let inner = Arc::new_cyclic(|weak_self| Inner {
             name: opts.name.clone(),
@@ -308,8 +331,9 @@ impl Session {
             }
         };
         let _ = inner.transport.set(transport);
+        timings.open = Some(started.elapsed());
         let session = Session { inner };
-        match session.handshake(&opts, deadline, budget).await {
+        match session.handshake(&opts, deadline, budget, timings).await {
             Ok(()) => Ok(session),
             Err(e) => {
                 session.kill_now();
@@ -323,7 +347,9 @@ impl Session {
         opts: &SessionOptions,
         deadline: Instant,
         budget: Duration,
+        timings: &mut HandshakeTimings,
     ) -> Result<(), Error> {
+        let step = Instant::now();
         let params = InitializeParams {
             protocol_version: version::LATEST.to_owned(),
             capabilities: opts.handler.capabilities(),
@@ -353,6 +379,8 @@ impl Session {
         }
         let negotiated = result.protocol_version.clone();
         let _ = self.inner.info.set(result);
+        timings.initialize = Some(step.elapsed());
+        let step = Instant::now();
         let initialized = Message::Notification(Notification {
             method: method::INITIALIZED.to_owned(),
             params: None,
@@ -368,6 +396,7 @@ impl Session {
                 });
             }
         }
+        timings.initialized = Some(step.elapsed());
         self.inner.initialized.store(true, Ordering::Release);
         transport.after_handshake(&negotiated);
         tracing::debug!(server = %self.inner.name, version = %negotiated, "handshake done");

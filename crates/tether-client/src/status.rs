@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tether_proto::mcp::{Implementation, Prompt, Resource, Tool};
+use tether_proto::mcp::{Implementation, Prompt, Resource, ResourceTemplate, Tool};
 
 use crate::error::{Error, ErrorClass, fmt_duration};
 use crate::timeouts::Timeouts;
@@ -173,6 +173,8 @@ pub struct ServerStatus {
     pub prompts: Vec<Prompt>,
     /// The last good resource list.
     pub resources: Vec<Resource>,
+    /// The last good resource template list.
+    pub resource_templates: Vec<ResourceTemplate>,
     /// Tools the server sent that were malformed and dropped.
     pub dropped_tools: Vec<String>,
     /// Whether the server advertised the tools capability.
@@ -225,6 +227,7 @@ impl ServerStatus {
             tools: Vec::new(),
             prompts: Vec::new(),
             resources: Vec::new(),
+            resource_templates: Vec::new(),
             dropped_tools: Vec::new(),
             tools_capability: false,
             protocol_version: None,

@@ -9,6 +9,9 @@ use crate::ui::{self, Failure, Progress};
 
 /// Runs `tether list`; exit 0 only when every enabled server is connected.
 pub async fn run(cli: &Cli, args: &ListArgs) -> Result<u8, Failure> {
+    if let Some(url) = &args.gateway {
+        return from_gateway(url, args.json).await;
+    }
     let loaded = target::load(&cli.config)?;
     for problem in loaded.config.problems().filter(|p| !p.is_error()) {
         ui::warn(&loaded.config.redactor().redact(&problem.to_string()));
@@ -78,4 +81,56 @@ pub fn row(s: &ServerStatus, glyphs: Glyphs) -> String {
 fn eprintln_hint(hint: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr().lock(), "hint: {hint}");
+}
+
+/// `tether list --gateway URL`: a running gateway's live view.
+async fn from_gateway(url: &str, json: bool) -> Result<u8, Failure> {
+    let base = url
+        .trim_end_matches('/')
+        .trim_end_matches("/mcp")
+        .trim_end_matches("/status");
+    let status_url = format!("{base}/status");
+    let mut req = reqwest::Client::new().get(&status_url);
+    if let Ok(token) = std::env::var("TETHER_TOKEN") {
+        req = req.bearer_auth(token);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Failure::failed(format!("cannot reach the gateway at {base}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(Failure::failed(format!(
+            "the gateway at {base} answered HTTP {}",
+            resp.status()
+        ))
+        .hint("with a token, set TETHER_TOKEN"));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Failure::failed(format!("reading the gateway status: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Failure::failed(format!("the gateway status is not JSON: {e}")))?;
+    let servers = v["servers"].as_array().cloned().unwrap_or_default();
+    if json {
+        out!("{}", serde_json::json!({ "servers": servers }));
+    } else {
+        for s in &servers {
+            let kind = match s["transport"].as_str() {
+                Some("http") => " (HTTP)",
+                Some("sse") => " (SSE)",
+                _ => "",
+            };
+            out!(
+                "{}: {}{kind} - {}",
+                s["name"].as_str().unwrap_or("?"),
+                s["target"].as_str().unwrap_or(""),
+                s["status_text"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    let all_ok = servers
+        .iter()
+        .all(|s| matches!(s["state"].as_str(), Some("connected" | "disabled")));
+    Ok(if all_ok { 0 } else { 1 })
 }

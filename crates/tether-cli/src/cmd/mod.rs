@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod doctor;
 pub mod get;
 pub mod list;
+pub mod serve;
 pub mod tools;
 
 use std::sync::Arc;
@@ -51,7 +52,7 @@ pub fn start(specs: Vec<ServerSpec>, debug: bool, elicit: Option<Elicit>) -> Man
 }
 
 /// `--debug`: every lifecycle step and stderr line, with the time since start, on stderr.
-fn print_lifecycle(manager: &Manager) {
+pub fn print_lifecycle(manager: &Manager) {
     let mut events = manager.subscribe();
     tokio::spawn(async move {
         use std::io::Write as _;
@@ -60,7 +61,7 @@ fn print_lifecycle(manager: &Manager) {
                 EventKind::Step(text) => text.clone(),
                 EventKind::Stderr(text) => format!("stderr: {text}"),
                 EventKind::State { text, .. } => format!("state: {text}"),
-                EventKind::CatalogChanged => continue,
+                EventKind::CatalogChanged | EventKind::Notification(_) => continue,
             };
             let _ = writeln!(
                 std::io::stderr().lock(),

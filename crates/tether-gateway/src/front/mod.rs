@@ -1,0 +1,4 @@
+//! The ways clients reach the gateway.
+
+pub mod http;
+pub mod stdio;

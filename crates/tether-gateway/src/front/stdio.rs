@@ -1,0 +1,94 @@
+//! The stdio front: newline-delimited JSON-RPC on stdin/stdout, for hosts that only spawn
+//! processes. Nothing but JSON-RPC is ever written to stdout; logs go to stderr.
+
+use std::time::Duration;
+
+use tether_proto::Message;
+use tether_proto::ndjson::{Frame, NdjsonDecoder};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::Gateway;
+
+/// How long answers still in flight may take once stdin has closed.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Serves one client on `input`/`output` until `input` ends.
+pub async fn serve<R, W>(gw: Gateway, mut input: R, output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel::<Message>();
+    let writer = tokio::spawn(write_loop(output, rx));
+    let ds = gw.connect_client(Some(tx.clone()));
+    let mut decoder = NdjsonDecoder::default();
+    let mut tasks = JoinSet::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            let decoded = match frame {
+                Frame::Message(m) => m,
+                Frame::Skipped(s) => {
+                    tracing::warn!(line = %s.preview, "skipped a line from the client that is not JSON-RPC");
+                    continue;
+                }
+            };
+            match decoded.message {
+                Message::Request(req) => {
+                    let id = req.id.clone();
+                    let cancelled = ds.track(id.clone());
+                    let (gw, ds, tx) = (gw.clone(), ds.clone(), tx.clone());
+                    tasks.spawn(async move {
+                        // A cancelled request gets no answer (the spec says not to send one);
+                        // dropping the call cancels it upstream.
+                        let reply = tokio::select! {
+                            reply = gw.handle_request(&ds, req, None) => reply,
+                            _ = cancelled.cancelled() => return,
+                        };
+                        ds.untrack(&id);
+                        let _ = tx.send(reply);
+                    });
+                }
+                _ => {
+                    let _ = gw.handle(&ds, decoded, None).await;
+                }
+            }
+            // Reap finished tasks so the set does not grow with the session.
+            while tasks.try_join_next().is_some() {}
+        }
+    }
+    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    gw.disconnect_client(ds.id);
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, mut rx: mpsc::UnboundedReceiver<Message>) {
+    let mut batch = Vec::with_capacity(16 * 1024);
+    while let Some(msg) = rx.recv().await {
+        msg.encode_into(&mut batch);
+        batch.push(b'\n');
+        // Whatever else is ready goes out in the same write.
+        while batch.len() < 1024 * 1024 {
+            match rx.try_recv() {
+                Ok(m) => {
+                    m.encode_into(&mut batch);
+                    batch.push(b'\n');
+                }
+                Err(_) => break,
+            }
+        }
+        if out.write_all(&batch).await.is_err() || out.flush().await.is_err() {
+            return;
+        }
+        batch.clear();
+    }
+}
