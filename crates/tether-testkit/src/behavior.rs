@@ -17,6 +17,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::catalog;
+use crate::conformance::{self, ConformanceState};
 use crate::engine::{Engine, Outgoing, Sink, Transport};
 use crate::fault::Fault;
 use crate::message::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
@@ -41,6 +42,8 @@ pub(crate) struct Session {
     closed: AtomicBool,
     next_out_id: AtomicU64,
     next_generation: AtomicU64,
+    /// What `--conformance` remembers per session (log level, subscriptions, ...).
+    pub(crate) conformance: ConformanceState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +61,7 @@ impl Session {
             closed: AtomicBool::new(false),
             next_out_id: AtomicU64::new(0),
             next_generation: AtomicU64::new(0),
+            conformance: ConformanceState::default(),
         })
     }
 
@@ -243,6 +247,11 @@ impl Session {
         sink: &Sink,
     ) -> Result<Value, RpcError> {
         let engine = &self.engine;
+        if engine.conformance
+            && let Some(outcome) = conformance::dispatch(self, method, params)
+        {
+            return outcome;
+        }
         match method {
             "initialize" => Ok(engine.initialize_result(params)),
             "ping" | "logging/setLevel" => Ok(json!({})),
@@ -267,7 +276,7 @@ impl Session {
         })
     }
 
-    fn list(
+    pub(crate) fn list(
         &self,
         items: Vec<Value>,
         key: &str,
@@ -284,7 +293,7 @@ impl Session {
 
     fn list_tools(&self, params: Option<&Value>) -> Result<Value, RpcError> {
         let engine = &self.engine;
-        let tools = catalog::tool_list(&engine.plan, engine.ephemeral());
+        let tools = catalog::tool_list(&engine.plan, engine.ephemeral(), engine.conformance);
         if engine.plan.fires(|f| matches!(f, Fault::RepeatCursor)) {
             // Whatever cursor came in: the first page and the same cursor again.
             let (page, _) = catalog::page(tools, None, self.page_size())?;

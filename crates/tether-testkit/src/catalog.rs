@@ -180,11 +180,15 @@ fn lint_bait_tools() -> Vec<Value> {
 }
 
 /// The `tools/list` content for this request (each list-shaping fault counts one occurrence).
-pub(crate) fn tool_list(plan: &FaultPlan, ephemeral: bool) -> Vec<Value> {
+/// With `conformance`, the conformance suite's tools follow the base tools.
+pub(crate) fn tool_list(plan: &FaultPlan, ephemeral: bool, conformance: bool) -> Vec<Value> {
     if plan.fires(|f| matches!(f, Fault::NoTools | Fault::NoToolsCapability)) {
         return Vec::new();
     }
     let mut tools = base_tools();
+    if conformance {
+        tools.extend(crate::conformance::tools());
+    }
     if ephemeral {
         tools.push(tool(
             EPHEMERAL_TOOL,

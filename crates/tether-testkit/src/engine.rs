@@ -72,6 +72,8 @@ pub(crate) struct Engine {
     pub(crate) plan: FaultPlan,
     pub(crate) name: String,
     pub(crate) transport: Transport,
+    /// `--conformance`: also offer what the MCP conformance suite's server scenarios call.
+    pub(crate) conformance: bool,
     /// Requests answered so far (for `hang-after`).
     pub(crate) answered: AtomicU64,
     /// Whether the `ephemeral` tool is currently listed (`list-changed`).
@@ -89,6 +91,7 @@ impl Engine {
         plan: FaultPlan,
         name: String,
         transport: Transport,
+        conformance: bool,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Control>) {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (notify, _) = broadcast::channel(64);
@@ -96,6 +99,7 @@ impl Engine {
             plan,
             name,
             transport,
+            conformance,
             answered: AtomicU64::new(0),
             ephemeral: AtomicBool::new(false),
             ticker_started: AtomicBool::new(false),
@@ -237,8 +241,22 @@ impl Engine {
                 .to_owned(),
         };
         let server_info = json!({"name": self.name, "version": env!("CARGO_PKG_VERSION")});
-        let instructions = "tether chaos: a fault-injecting MCP test server. Tools: echo, add, \
-                            sleep, fail, crash, elicit, sample, roots, big, env, cwd, pid.";
+        let mut instructions = String::from(
+            "tether chaos: a fault-injecting MCP test server. Tools: echo, add, sleep, fail, \
+             crash, elicit, sample, roots, big, env, cwd, pid.",
+        );
+        if self.conformance {
+            instructions.push_str(
+                " Conformance mode: also the test_* tools, test:// resources and test_* prompts \
+                 of the MCP conformance suite.",
+            );
+        }
+        if let Some(bytes) = self.plan.fire(|f| match f {
+            Fault::Instructions { bytes } => Some(*bytes),
+            _ => None,
+        }) {
+            instructions = long_instructions(bytes);
+        }
         if self.plan.fires(|f| matches!(f, Fault::BadInitialize)) {
             return json!({"serverInfo": server_info, "instructions": instructions});
         }
@@ -248,6 +266,11 @@ impl Engine {
         {
             caps.insert("tools".into(), json!({"listChanged": true}));
         }
+        if self.conformance
+            && let Some(caps) = capabilities.as_object_mut()
+        {
+            crate::conformance::add_capabilities(caps);
+        }
         json!({
             "protocolVersion": version,
             "capabilities": capabilities,
@@ -255,4 +278,14 @@ impl Engine {
             "instructions": instructions,
         })
     }
+}
+
+/// `instructions:BYTES`: a repeated sentence cut to exactly BYTES bytes (ASCII).
+fn long_instructions(bytes: u64) -> String {
+    let sentence = "Long server instructions (instructions fault). ";
+    sentence
+        .chars()
+        .cycle()
+        .take(usize::try_from(bytes).unwrap_or(usize::MAX))
+        .collect()
 }

@@ -37,6 +37,7 @@ page-size:N                     paginate every list with N items per page (opaqu
 repeat-cursor                   tools/list pages keep returning the same nextCursor
 protocol-version:V              answer initialize with version V whatever was asked
 bad-initialize                  initialize result without protocolVersion and capabilities
+instructions:BYTES              initialize result carries `instructions` of BYTES bytes (hosts keep 2 KB)
 list-changed:MS                 every MS ms toggle tool `ephemeral` and send notifications/tools/list_changed
 empty-result                    tools/call returns {}
 unknown-content                 tools/call returns a content item of type \"widget\"
@@ -56,6 +57,7 @@ legacy-sse                      http: speak only the 2024-11-05 HTTP+SSE transpo
 require-auth:TOKEN              http: 401 unless `Authorization: Bearer TOKEN`
 no-origin-check                 http: accept any Origin header
 drop-connection                 http: close the TCP connection of a POST without any HTTP response
+discover                        http: also answer the stateless 2026-07-28 `server/discover` (any session, or none)
 "
     };
 }
@@ -155,6 +157,11 @@ pub enum Fault {
     },
     /// `bad-initialize`: initialize result without `protocolVersion`/`capabilities`.
     BadInitialize,
+    /// `instructions:BYTES`: initialize result with `instructions` of BYTES bytes.
+    Instructions {
+        /// Length of the instructions text.
+        bytes: u64,
+    },
     /// `list-changed:MS`: toggle tool `ephemeral` every MS ms and notify.
     ListChanged {
         /// Toggle period.
@@ -221,6 +228,8 @@ pub enum Fault {
     NoOriginCheck,
     /// `drop-connection`: close the TCP connection of a POST without a response.
     DropConnection,
+    /// `discover`: answer the stateless 2026-07-28 `server/discover` on `/mcp`.
+    Discover,
 
     /// `FAULT@N`: only the first `times` occurrences of `fault` (counted across restarts with a
     /// state file).
@@ -452,6 +461,9 @@ impl ArgParser<'_> {
                 version: self.rest("a version V")?,
             },
             "bad-initialize" => self.none(Fault::BadInitialize)?,
+            "instructions" => Fault::Instructions {
+                bytes: self.one_number("BYTES")?,
+            },
             "list-changed" => {
                 let ms: u64 = self.one_number("MS")?;
                 if ms == 0 {
@@ -507,6 +519,7 @@ impl ArgParser<'_> {
             }
             "no-origin-check" => self.none(Fault::NoOriginCheck)?,
             "drop-connection" => self.none(Fault::DropConnection)?,
+            "discover" => self.none(Fault::Discover)?,
             "" => return Err(self.err("missing fault NAME before `:`")),
             other => {
                 return Err(self.err(format!(
@@ -593,6 +606,7 @@ impl fmt::Display for Fault {
             Fault::RepeatCursor => f.write_str("repeat-cursor"),
             Fault::ProtocolVersion { version } => write!(f, "protocol-version:{version}"),
             Fault::BadInitialize => f.write_str("bad-initialize"),
+            Fault::Instructions { bytes } => write!(f, "instructions:{bytes}"),
             Fault::ListChanged { ms } => write!(f, "list-changed:{ms}"),
             Fault::EmptyResult => f.write_str("empty-result"),
             Fault::UnknownContent => f.write_str("unknown-content"),
@@ -618,6 +632,7 @@ impl fmt::Display for Fault {
             Fault::RequireAuth { token } => write!(f, "require-auth:{token}"),
             Fault::NoOriginCheck => f.write_str("no-origin-check"),
             Fault::DropConnection => f.write_str("drop-connection"),
+            Fault::Discover => f.write_str("discover"),
             Fault::Limited { times, fault } => write!(f, "{fault}@{times}"),
         }
     }
@@ -694,6 +709,7 @@ mod tests {
                 },
             ),
             ("bad-initialize", Fault::BadInitialize),
+            ("instructions:3000", Fault::Instructions { bytes: 3000 }),
             ("list-changed:100", Fault::ListChanged { ms: 100 }),
             ("empty-result", Fault::EmptyResult),
             ("unknown-content", Fault::UnknownContent),
@@ -743,6 +759,7 @@ mod tests {
             ),
             ("no-origin-check", Fault::NoOriginCheck),
             ("drop-connection", Fault::DropConnection),
+            ("discover", Fault::Discover),
             (
                 "status:503@2",
                 Fault::Limited {
@@ -784,7 +801,7 @@ mod tests {
     #[test]
     fn every_help_line_names_a_parsable_fault() {
         let lines: Vec<&str> = FAULT_HELP.lines().filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines.len(), 42, "one line per fault");
+        assert_eq!(lines.len(), 44, "one line per fault");
         let examples = examples();
         for line in lines {
             let syntax = line.split_whitespace().next().unwrap_or_default();

@@ -202,6 +202,8 @@ pub(crate) struct App {
     pub(crate) stats: crate::stats::Stats,
     /// `http://127.0.0.1:PORT`, for URLs the server hands out.
     pub(crate) origin: String,
+    /// The listening address (the `--conformance` Host check).
+    local: SocketAddr,
     pub(crate) sessions: Mutex<HashMap<String, Arc<HttpSession>>>,
     /// The one session every request uses under `stateless`.
     pub(crate) stateless: Option<Arc<HttpSession>>,
@@ -225,6 +227,7 @@ impl App {
             engine,
             stats: crate::stats::Stats::default(),
             origin: format!("http://{host}"),
+            local,
             sessions: Mutex::new(HashMap::new()),
             stateless,
             legacy,
@@ -232,8 +235,17 @@ impl App {
         }
     }
 
-    /// `Origin` validation (403 unless local or `no-origin-check`).
+    /// `Origin` validation (403 unless local or `no-origin-check`); with `--conformance` also
+    /// `Host` validation (see [`crate::conformance::check_host`]).
     pub(crate) fn check_origin(&self, headers: &HeaderMap) -> Option<Response<Body>> {
+        if self.engine.conformance
+            && !self.engine.plan.has(|f| matches!(f, Fault::NoOriginCheck))
+            && let Some(rejected) = crate::conformance::check_host(headers, self.local)
+        {
+            self.engine
+                .note("chaos: conformance: rejecting a non-localhost Host header with 403");
+            return Some(rejected);
+        }
         let origin = headers.get(header::ORIGIN)?;
         let text = String::from_utf8_lossy(origin.as_bytes());
         if origin_is_local(&text)

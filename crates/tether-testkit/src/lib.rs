@@ -11,13 +11,15 @@
 //! party those crates are tested against.
 //!
 //! Layout: `fault` (vocabulary) → `plan` + `state` (when a fault fires) → `engine` +
-//! `behavior` + `tools` + `catalog` (transport-independent MCP) → `stdio`, `http` +
-//! `streamable` + `sse` + `legacy_sse` + `canned` (transports) → `process` (start-time
-//! process faults). `message` reads JSON-RPC; `stats` backs `GET /_chaos/stats`.
+//! `behavior` + `tools` + `catalog` + `conformance` (transport-independent MCP; `conformance` is
+//! what `--conformance` adds) → `stdio`, `http` + `streamable` + `sse` + `legacy_sse` + `canned`
+//! (transports) → `process` (start-time process faults). `message` reads JSON-RPC; `stats`
+//! backs `GET /_chaos/stats`.
 
 mod behavior;
 mod canned;
 mod catalog;
+mod conformance;
 mod engine;
 mod fault;
 mod http;
@@ -78,8 +80,34 @@ pub struct ChaosArgs {
     #[arg(long, value_name = "PATH")]
     pub state_file: Option<PathBuf>,
 
-    /// Reserved: behave as the MCP conformance suite's reference server (not yet supported).
-    #[arg(long)]
+    /// Also serve everything the MCP conformance suite's server scenarios call: the `test_*`
+    /// tools, `test://` resources and template, `test_*` prompts, `completion/complete`,
+    /// `resources/subscribe`, `logging/setLevel` filtering; over HTTP also reject non-localhost
+    /// `Host` headers (DNS rebinding). The chaos tools and `--fault` keep working.
+    #[arg(
+        long,
+        long_help = "Also behave as the MCP conformance suite's reference server, so that \
+                     `conformance server --url http://127.0.0.1:PORT/mcp --suite all` \
+                     (@modelcontextprotocol/conformance) passes against \
+                     `tether chaos --http 127.0.0.1:PORT --conformance`. Adds, next to the chaos \
+                     catalog (which stays): tools test_simple_text, test_image_content, \
+                     test_audio_content, test_embedded_resource, test_multiple_content_types, \
+                     test_tool_with_logging, test_error_handling, test_tool_with_progress, \
+                     test_sampling, test_elicitation, test_elicitation_sep1034_defaults, \
+                     test_elicitation_sep1330_enums, json_schema_2020_12_tool and \
+                     test_reconnection (over HTTP its POST SSE stream closes after the priming \
+                     event; the answer comes on GET + Last-Event-ID); resources \
+                     test://static-text, test://static-binary, test://watched-resource \
+                     (resources/subscribe, resources/unsubscribe) and the template \
+                     test://template/{id}/data; prompts test_simple_prompt, \
+                     test_prompt_with_arguments, test_prompt_with_embedded_resource, \
+                     test_prompt_with_image; completion/complete; logging/setLevel filtering \
+                     notifications/message; capabilities completions and resources.subscribe. \
+                     Works over stdio too (progress, logging and server→client requests on \
+                     stdout). Over HTTP bound to a loopback address, a request whose Host header \
+                     is not localhost, 127.0.0.1 or [::1] gets 403 (DNS-rebinding protection; \
+                     disabled by the no-origin-check fault). Faults still apply."
+    )]
     pub conformance: bool,
 }
 
@@ -105,6 +133,8 @@ pub struct ChaosConfig {
     pub name: String,
     /// Where `@N` counters persist (see [`ChaosArgs::state_file`]).
     pub state_file: Option<PathBuf>,
+    /// Behave as the conformance suite's reference server too (see [`ChaosArgs::conformance`]).
+    pub conformance: bool,
 }
 
 impl Default for ChaosConfig {
@@ -113,6 +143,7 @@ impl Default for ChaosConfig {
             faults: Vec::new(),
             name: DEFAULT_NAME.to_owned(),
             state_file: None,
+            conformance: false,
         }
     }
 }
@@ -146,6 +177,7 @@ impl From<&ChaosArgs> for ChaosConfig {
             faults: args.faults.clone(),
             name: args.name.clone(),
             state_file: args.state_file.clone(),
+            conformance: args.conformance,
         }
     }
 }
@@ -162,10 +194,6 @@ fn open_plan(config: &ChaosConfig) -> io::Result<FaultPlan> {
 /// `crash-on-call`, `exit-after`) end the process directly with their code, like a real crash,
 /// after flushing what was already written.
 pub async fn run(args: ChaosArgs) -> io::Result<i32> {
-    if args.conformance {
-        stderr_line("error: `--conformance` is not yet supported");
-        return Ok(2);
-    }
     let config = ChaosConfig::from(&args);
     let plan = open_plan(&config)?;
     if let Some((code, message)) = process::exit_at_start(&plan) {
@@ -178,7 +206,7 @@ pub async fn run(args: ChaosArgs) -> io::Result<i32> {
         Some(_) => Transport::Http,
         None => Transport::Stdio,
     };
-    let (engine, control) = Engine::new(plan, config.name, transport);
+    let (engine, control) = Engine::new(plan, config.name, transport, config.conformance);
     process::ignore_sigterm(&engine)?;
     let Some(addr) = &args.http else {
         return stdio::serve(engine, control).await;
@@ -209,7 +237,7 @@ pub async fn serve_http(listener: TcpListener, config: ChaosConfig) -> io::Resul
         tracing::info!(code, "{message}");
         return Ok(());
     }
-    let (engine, control) = Engine::new(plan, config.name, Transport::Http);
+    let (engine, control) = Engine::new(plan, config.name, Transport::Http, config.conformance);
     let (code, message) = http::serve(listener, engine, control, http::Notes::Tracing).await?;
     tracing::info!(code, "{message}");
     Ok(())

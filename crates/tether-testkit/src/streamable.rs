@@ -133,6 +133,23 @@ impl NoSession {
     }
 }
 
+/// `discover`: the stateless 2026-07-28 `server/discover` result (no session needed).
+fn discover_result(engine: &Engine) -> Value {
+    let mut versions = vec!["2026-07-28"];
+    versions.extend(crate::engine::SUPPORTED_VERSIONS);
+    let server_info = serde_json::json!({"name": engine.name, "version": env!("CARGO_PKG_VERSION")});
+    serde_json::json!({
+        "supportedVersions": versions,
+        "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}, "logging": {}},
+        "serverInfo": server_info,
+        "instructions": "tether chaos (discover fault): answers server/discover; everything else \
+                         still needs initialize.",
+        "ttlMs": 60_000,
+        "cacheScope": "public",
+        "_meta": {"io.modelcontextprotocol/serverInfo": server_info},
+    })
+}
+
 fn json_response(message: &Value, session_id: Option<&str>) -> Response<Body> {
     let mut response = canned::build(200, "application/json", message.to_string());
     add_session_header(&mut response, session_id);
@@ -198,6 +215,13 @@ pub(crate) async fn post_mcp(
         }
         valid => valid,
     };
+    if let Incoming::Request { id, method, .. } = &incoming
+        && method == "server/discover"
+        && app.engine.plan.fires(|f| matches!(f, Fault::Discover))
+    {
+        let answer = app.engine.response(id, discover_result(&app.engine));
+        return canned::build(200, "application/json", answer.to_string());
+    }
     if let Some(r) = app.check_protocol_version(&headers) {
         return r;
     }
@@ -239,22 +263,35 @@ async fn run_request(
     let engine = &app.engine;
     let plan = &engine.plan;
     let is_call = method == "tools/call";
+    // `--conformance`: `test_reconnection` behaves as under `sse-drop` (SEP-1699 polling).
+    let reconnection =
+        engine.conformance && crate::conformance::closes_stream(&method, params.as_ref());
     let (tx, mut rx) = mpsc::unbounded_channel();
     session
         .mcp
         .accept(Incoming::Request { id, method, params }, &tx);
     drop(tx);
 
-    if is_call
-        && let Some(retry_ms) = plan.fire(|f| match f {
+    let drop_retry = if reconnection {
+        Some(DEFAULT_SSE_RETRY_MS)
+    } else if is_call {
+        plan.fire(|f| match f {
             Fault::SseDrop { retry_ms } => Some(*retry_ms),
             _ => None,
         })
-    {
+    } else {
+        None
+    };
+    if let Some(retry_ms) = drop_retry {
         let (stream, priming, _) = session.log.open(Some(retry_ms), false);
         forward(engine, &session, stream, rx);
+        let why = if reconnection {
+            crate::conformance::RECONNECTION_TOOL
+        } else {
+            "sse-drop"
+        };
         engine.note(format!(
-            "chaos: sse-drop: closing stream {stream} after its priming event"
+            "chaos: {why}: closing stream {stream} after its priming event"
         ));
         return sse::response(Body::from(priming));
     }

@@ -73,6 +73,11 @@ pub(crate) async fn call(
     args: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let engine = &ctx.session.engine;
+    if engine.conformance
+        && let Some(result) = crate::conformance::call_tool(ctx, name, args).await
+    {
+        return Ok(result);
+    }
     let outcome: Result<Value, Value> = match name {
         "echo" => string_arg(args, "text").map(text_result),
         "add" => add(args),

@@ -757,14 +757,3 @@ async fn bad_fault_spec_is_a_usage_error_naming_the_part() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`soon`"), "{stderr}");
 }
-
-#[tokio::test]
-async fn conformance_flag_is_reserved() {
-    let output = tokio::process::Command::new(BIN)
-        .arg("--conformance")
-        .output()
-        .await
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet supported"));
-}
