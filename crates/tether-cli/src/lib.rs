@@ -23,10 +23,13 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The gateway runs on one thread: on small machines it shares the cores with its clients and
+    // upstreams, and one thread spares a cross-core wake-up at every hop of every call.
+    let mut builder = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             ui::Failure::failed(format!("cannot start the async runtime: {e}")).print();
@@ -40,13 +43,42 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> u8 {
+    if matches!(cli.command, Command::Serve(_) | Command::Chaos(_)) {
+        // The gateway shuts down gracefully on signals by itself; the chaos server's signal
+        // behaviour is one of its faults.
+        return run(&cli).await;
+    }
+    // On SIGINT/SIGTERM, dropping the command drops its servers, which kills their process
+    // groups: a stopped `tether` never leaves a server behind.
+    tokio::select! {
+        code = run(&cli) => code,
+        signal = termination() => 128 + signal,
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; returns the signal number.
+async fn termination() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => 15,
+        _ = int.recv() => 2,
+    }
+}
+
+async fn run(cli: &Cli) -> u8 {
     let result = match &cli.command {
-        Command::List(a) => cmd::list::run(&cli, a).await,
-        Command::Get(a) => cmd::get::run(&cli, a).await,
-        Command::Tools(a) => cmd::tools::run(&cli, a).await,
-        Command::Call(a) => cmd::call::run(&cli, a).await,
-        Command::Doctor(a) => cmd::doctor::run(&cli, a).await,
-        Command::Serve(a) => cmd::serve::run(&cli, a).await,
+        Command::List(a) => cmd::list::run(cli, a).await,
+        Command::Get(a) => cmd::get::run(cli, a).await,
+        Command::Tools(a) => cmd::tools::run(cli, a).await,
+        Command::Call(a) => cmd::call::run(cli, a).await,
+        Command::Doctor(a) => cmd::doctor::run(cli, a).await,
+        Command::Serve(a) => cmd::serve::run(cli, a).await,
         Command::Chaos(a) => cmd::chaos::run(a.clone()).await,
     };
     match result {

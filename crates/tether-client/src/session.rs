@@ -398,7 +398,10 @@ impl Session {
         }
         timings.initialized = Some(step.elapsed());
         self.inner.initialized.store(true, Ordering::Release);
-        transport.after_handshake(&negotiated);
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(2));
+        transport.after_handshake(&negotiated, wait).await;
         tracing::debug!(server = %self.inner.name, version = %negotiated, "handshake done");
         Ok(())
     }

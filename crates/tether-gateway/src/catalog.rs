@@ -335,7 +335,7 @@ mod tests {
         assert_ne!(name, expose("srv", &format!("{long}b"), Naming::Prefixed));
         let s = [
             server("a_b", &["c"], State::Connected),
-            server("a", &["b__c"], State::Connected),
+            server("a b", &["c"], State::Connected),
         ];
         let cat = Catalog::build(&s, &HashMap::new(), Naming::Prefixed);
         assert_eq!(listed(&cat), ["a_b__c", "a_b__c_2"]);

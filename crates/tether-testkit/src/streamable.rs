@@ -137,7 +137,8 @@ impl NoSession {
 fn discover_result(engine: &Engine) -> Value {
     let mut versions = vec!["2026-07-28"];
     versions.extend(crate::engine::SUPPORTED_VERSIONS);
-    let server_info = serde_json::json!({"name": engine.name, "version": env!("CARGO_PKG_VERSION")});
+    let server_info =
+        serde_json::json!({"name": engine.name, "version": env!("CARGO_PKG_VERSION")});
     serde_json::json!({
         "supportedVersions": versions,
         "capabilities": {"tools": {"listChanged": true}, "prompts": {}, "resources": {}, "logging": {}},

@@ -17,7 +17,9 @@ async fn instructions_fault_sets_their_exact_length() {
     )
     .await;
     let body = json_body(response).await;
-    let text = body["result"]["instructions"].as_str().expect("instructions");
+    let text = body["result"]["instructions"]
+        .as_str()
+        .expect("instructions");
     assert_eq!(text.len(), 3000);
     assert!(text.starts_with("Long server instructions"));
     assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
@@ -61,5 +63,9 @@ async fn discover_answers_without_a_session_and_only_when_armed() {
 
     let plain = HttpServer::start(&[]).await;
     let response = send(plain.url.clone()).await;
-    assert_eq!(response.status(), 400, "an unarmed server rejects the revision");
+    assert_eq!(
+        response.status(),
+        400,
+        "an unarmed server rejects the revision"
+    );
 }

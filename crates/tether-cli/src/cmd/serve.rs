@@ -55,13 +55,15 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let watcher = tokio::spawn(watch_config(gw.clone(), cli.config.clone(), loaded));
     let result = match http {
         None => {
-            let served = tether_gateway::front::stdio::serve(
+            let front = tether_gateway::front::stdio::serve(
                 gw.clone(),
                 tokio::io::stdin(),
                 tokio::io::stdout(),
-            )
-            .await;
-            served.map_err(|e| Failure::failed(format!("stdio front failed: {e}")))
+            );
+            tokio::select! {
+                served = front => served.map_err(|e| Failure::failed(format!("stdio front failed: {e}"))),
+                () = shutdown_signal() => Ok(()),
+            }
         }
         Some((addr, http_opts)) => serve_http(gw.clone(), addr, http_opts).await,
     };

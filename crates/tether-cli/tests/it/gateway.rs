@@ -33,8 +33,11 @@ enum Front {
 fn write_config(dir: &Path, servers: Value) -> PathBuf {
     std::fs::create_dir_all(dir).expect("dir");
     let path = dir.join("gw.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&json!({ "mcpServers": servers })).expect("json"))
-        .expect("write");
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&json!({ "mcpServers": servers })).expect("json"),
+    )
+    .expect("write");
     path
 }
 
@@ -68,7 +71,12 @@ impl Front {
             .expect("spawn tether serve");
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Front::Stdio { child, stdin: Some(stdin), lines, seen: Vec::new() }
+        Front::Stdio {
+            child,
+            stdin: Some(stdin),
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     async fn http(config: &Path, extra: &[&str]) -> Front {
@@ -85,7 +93,11 @@ impl Front {
         let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let base = tokio::time::timeout(LIMIT, async {
             loop {
-                let line = err.next_line().await.expect("read").expect("the gateway announced its address");
+                let line = err
+                    .next_line()
+                    .await
+                    .expect("read")
+                    .expect("the gateway announced its address");
                 if let Some(rest) = line.split("serving MCP on ").nth(1) {
                     let url = rest.split_whitespace().next().expect("url");
                     return url.trim_end_matches("/mcp").to_owned();
@@ -96,7 +108,13 @@ impl Front {
         .expect("gateway started");
         // Keep draining stderr so the gateway never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-        Front::Http { child, base, session: None, client: reqwest::Client::new(), seen: Vec::new() }
+        Front::Http {
+            child,
+            base,
+            session: None,
+            client: reqwest::Client::new(),
+            seen: Vec::new(),
+        }
     }
 
     fn seen(&self) -> &[Value] {
@@ -110,7 +128,12 @@ impl Front {
             Front::Stdio { stdin, .. } => {
                 let mut line = serde_json::to_vec(&msg).expect("json");
                 line.push(b'\n');
-                stdin.as_mut().expect("stdin open").write_all(&line).await.expect("write");
+                stdin
+                    .as_mut()
+                    .expect("stdin open")
+                    .write_all(&line)
+                    .await
+                    .expect("write");
             }
             Front::Http { .. } => {
                 let _ = self.post(msg).await;
@@ -120,7 +143,15 @@ impl Front {
 
     /// POSTs one message; returns every JSON-RPC message in the answer (JSON or SSE).
     async fn post(&mut self, msg: Value) -> Vec<Value> {
-        let Front::Http { base, session, client, .. } = self else { unreachable!() };
+        let Front::Http {
+            base,
+            session,
+            client,
+            ..
+        } = self
+        else {
+            unreachable!()
+        };
         let mut req = client
             .post(format!("{base}/mcp"))
             .header("content-type", "application/json")
@@ -158,11 +189,14 @@ impl Front {
         match self {
             Front::Stdio { .. } => {
                 self.send(msg).await;
-                self.until(|v| v["id"] == id && v.get("method").is_none()).await
+                self.until(|v| v["id"] == id && v.get("method").is_none())
+                    .await
             }
             Front::Http { .. } => {
                 let all = self.post(msg).await;
-                let Front::Http { seen, .. } = self else { unreachable!() };
+                let Front::Http { seen, .. } = self else {
+                    unreachable!()
+                };
                 let mut answer = None;
                 for m in all {
                     if m["id"] == id && m.get("method").is_none() {
@@ -178,10 +212,16 @@ impl Front {
 
     /// Reads stdout until a message matches (stdio front only).
     async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        let Front::Stdio { lines, seen, .. } = self else { panic!("stdio only") };
+        let Front::Stdio { lines, seen, .. } = self else {
+            panic!("stdio only")
+        };
         tokio::time::timeout(LIMIT, async {
             loop {
-                let line = lines.next_line().await.expect("read").expect("gateway stdout closed");
+                let line = lines
+                    .next_line()
+                    .await
+                    .expect("read")
+                    .expect("gateway stdout closed");
                 let v: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|_| panic!("stdout must carry only JSON-RPC, got {line:?}"));
                 assert_eq!(v["jsonrpc"], "2.0", "{line}");
@@ -199,7 +239,8 @@ impl Front {
         let r = self
             .request(0, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "it", "version": "1"}}))
             .await;
-        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
         r
     }
 
@@ -229,7 +270,10 @@ impl Front {
 }
 
 fn text(r: &Value) -> String {
-    r["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+    r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -263,18 +307,29 @@ async fn pair(front_http: bool, kind: Up) {
     let dir = scratch(&format!("pair-{front_http}-{kind:?}"));
     let (entry, _guard) = upstream(kind, &["require-arguments"]).await;
     let config = write_config(&dir, json!({ "up": entry }));
-    let mut f = if front_http { Front::http(&config, &[]).await } else { Front::stdio(&config, &[]).await };
+    let mut f = if front_http {
+        Front::http(&config, &[]).await
+    } else {
+        Front::stdio(&config, &[]).await
+    };
     let init = f.initialize(json!({})).await;
     assert_eq!(init["result"]["serverInfo"]["name"], "tether", "{init}");
     assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
     let names = f.tool_names(1).await;
-    assert!(names.contains(&"up__echo".to_owned()), "{kind:?}: {names:?}");
-    let r = f.call(2, "up__echo", Some(json!({"text": "through the gateway"}))).await;
+    assert!(
+        names.contains(&"up__echo".to_owned()),
+        "{kind:?}: {names:?}"
+    );
+    let r = f
+        .call(2, "up__echo", Some(json!({"text": "through the gateway"})))
+        .await;
     assert_eq!(text(&r), "through the gateway", "{r}");
     // The upstream rejects a call without `arguments`; the gateway repairs it.
     let r = f.call(3, "up__pid", None).await;
     assert!(r["result"]["isError"].is_null(), "{kind:?}: {r}");
-    let r = f.call(4, "up__fail", Some(json!({"message": "tool said no"}))).await;
+    let r = f
+        .call(4, "up__fail", Some(json!({"message": "tool said no"})))
+        .await;
     assert_eq!(r["result"]["isError"], true);
     assert_eq!(text(&r), "tool said no");
     let r = f.call(5, "nope__nothing", Some(json!({}))).await;
@@ -316,7 +371,10 @@ async fn http_front_with_sse_upstream() {
 #[tokio::test]
 async fn server_discover_is_answered_at_once_on_both_fronts() {
     let dir = scratch("discover");
-    let config = write_config(&dir, json!({ "slow": chaos("slow", &["slow:initialize:3000"]) }));
+    let config = write_config(
+        &dir,
+        json!({ "slow": chaos("slow", &["slow:initialize:3000"]) }),
+    );
     let mut f = Front::stdio(&config, &[]).await;
     let r = f.request(7, "server/discover", json!({})).await;
     assert_eq!(r["error"]["code"], -32601, "{r}");
@@ -325,7 +383,9 @@ async fn server_discover_is_answered_at_once_on_both_fronts() {
     assert!(init["result"]["protocolVersion"].is_string());
 
     let mut h = Front::http(&config, &[]).await;
-    let Front::Http { base, client, .. } = &h else { unreachable!() };
+    let Front::Http { base, client, .. } = &h else {
+        unreachable!()
+    };
     let resp = client
         .post(format!("{base}/mcp"))
         .header("content-type", "application/json")
@@ -335,7 +395,11 @@ async fn server_discover_is_answered_at_once_on_both_fronts() {
         .await
         .expect("post");
     assert_eq!(resp.status(), 400);
-    let body: Value = resp.bytes().await.map(|b| serde_json::from_slice::<Value>(&b).expect("json")).expect("body");
+    let body: Value = resp
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b).expect("json"))
+        .expect("body");
     assert_eq!(body["id"], "server-discover-probe-1");
     let init = h.initialize(json!({})).await;
     assert!(init["result"]["protocolVersion"].is_string());
@@ -344,7 +408,10 @@ async fn server_discover_is_answered_at_once_on_both_fronts() {
 #[tokio::test]
 async fn a_crashed_upstream_comes_back_and_clients_are_told() {
     let dir = scratch("crash");
-    let config = write_config(&dir, json!({ "up": chaos("up", &[]), "other": chaos("other", &[]) }));
+    let config = write_config(
+        &dir,
+        json!({ "up": chaos("up", &[]), "other": chaos("other", &[]) }),
+    );
     let mut f = Front::stdio(&config, &[]).await;
     f.initialize(json!({})).await;
     assert!(f.tool_names(1).await.contains(&"up__crash".to_owned()));
@@ -352,15 +419,19 @@ async fn a_crashed_upstream_comes_back_and_clients_are_told() {
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(text(&r).contains("server `up`"), "{r}");
     // The other upstream is untouched.
-    let r = f.call(3, "other__echo", Some(json!({"text": "still here"}))).await;
+    let r = f
+        .call(3, "other__echo", Some(json!({"text": "still here"})))
+        .await;
     assert_eq!(text(&r), "still here");
-    f.until(|v| v["method"] == "notifications/tools/list_changed").await;
+    f.until(|v| v["method"] == "notifications/tools/list_changed")
+        .await;
     // Wait until the respawned server's tools are listed again.
     for id in 10.. {
         if f.tool_names(id).await.contains(&"up__echo".to_owned()) {
             break;
         }
-        f.until(|v| v["method"] == "notifications/tools/list_changed").await;
+        f.until(|v| v["method"] == "notifications/tools/list_changed")
+            .await;
     }
     let r = f.call(4, "up__echo", Some(json!({"text": "back"}))).await;
     assert_eq!(text(&r), "back");
@@ -369,9 +440,7 @@ async fn a_crashed_upstream_comes_back_and_clients_are_told() {
 #[tokio::test]
 async fn calls_to_a_failed_upstream_return_a_tool_error_at_once() {
     let dir = scratch("failed");
-    let mut policy_fast = vec![];
-    policy_fast.push("--list-wait");
-    policy_fast.push("10");
+    let policy_fast = ["--list-wait", "10"];
     let config = write_config(&dir, json!({ "up": chaos("up", &["exit-after:300"]) }));
     let mut f = Front::stdio(&config, &policy_fast).await;
     f.initialize(json!({})).await;
@@ -382,10 +451,14 @@ async fn calls_to_a_failed_upstream_return_a_tool_error_at_once() {
         if text(&r).contains("is failed") {
             break r;
         }
-        f.until(|v| v["method"] == "notifications/tools/list_changed").await;
+        f.until(|v| v["method"] == "notifications/tools/list_changed")
+            .await;
     };
     assert_eq!(r["result"]["isError"], true);
-    assert!(text(&r).contains("Tether: server `up` is failed: crash loop"), "{r}");
+    assert!(
+        text(&r).contains("Tether: server `up` is failed: crash loop"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -393,15 +466,27 @@ async fn progress_is_mapped_to_the_clients_token_on_both_fronts() {
     let dir = scratch("progress");
     let config = write_config(&dir, json!({ "up": chaos("up", &[]) }));
     for http in [false, true] {
-        let mut f = if http { Front::http(&config, &[]).await } else { Front::stdio(&config, &[]).await };
+        let mut f = if http {
+            Front::http(&config, &[]).await
+        } else {
+            Front::stdio(&config, &[]).await
+        };
         f.initialize(json!({})).await;
         let r = f
             .request(5, "tools/call", json!({"name": "up__sleep", "arguments": {"ms": 400}, "_meta": {"progressToken": "mine"}}))
             .await;
         assert_eq!(text(&r), "slept 400 ms");
-        let progress: Vec<&Value> = f.seen().iter().filter(|v| v["method"] == "notifications/progress").collect();
+        let progress: Vec<&Value> = f
+            .seen()
+            .iter()
+            .filter(|v| v["method"] == "notifications/progress")
+            .collect();
         assert!(!progress.is_empty(), "http={http}: no progress");
-        assert!(progress.iter().all(|p| p["params"]["progressToken"] == "mine"));
+        assert!(
+            progress
+                .iter()
+                .all(|p| p["params"]["progressToken"] == "mine")
+        );
     }
 }
 
@@ -409,7 +494,10 @@ async fn progress_is_mapped_to_the_clients_token_on_both_fronts() {
 async fn a_client_cancel_reaches_the_upstream() {
     let dir = scratch("cancel");
     let up = HttpChaos::start(&[]).await;
-    let config = write_config(&dir, json!({ "up": {"type": "http", "url": up.url.as_str()} }));
+    let config = write_config(
+        &dir,
+        json!({ "up": {"type": "http", "url": up.url.as_str()} }),
+    );
     let mut f = Front::stdio(&config, &[]).await;
     f.initialize(json!({})).await;
     f.send(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "up__sleep", "arguments": {"ms": 30000}}})).await;
@@ -422,7 +510,10 @@ async fn a_client_cancel_reaches_the_upstream() {
     f.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "user"}})).await;
     let deadline = tokio::time::Instant::now() + LIMIT;
     while up.count("notifications/cancelled").await == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the upstream never heard of the cancel");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream never heard of the cancel"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The gateway still works.
@@ -449,8 +540,19 @@ async fn http_front_rejects_what_it_must() {
     let config = write_config(&dir, json!({ "up": chaos("up", &[]) }));
     let token = dir.join("token");
     std::fs::write(&token, "s3cret\n").expect("token");
-    let h = Front::http(&config, &["--token-file", token.to_str().expect("utf8"), "--max-body", "2000"]).await;
-    let Front::Http { base, client, .. } = &h else { unreachable!() };
+    let h = Front::http(
+        &config,
+        &[
+            "--token-file",
+            token.to_str().expect("utf8"),
+            "--max-body",
+            "2000",
+        ],
+    )
+    .await;
+    let Front::Http { base, client, .. } = &h else {
+        unreachable!()
+    };
     let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#;
     let post = |body: String| {
         client
@@ -459,27 +561,67 @@ async fn http_front_rejects_what_it_must() {
             .header("accept", "application/json, text/event-stream")
             .body(body)
     };
-    assert_eq!(post(init.into()).send().await.expect("post").status(), 401, "token required");
+    assert_eq!(
+        post(init.into()).send().await.expect("post").status(),
+        401,
+        "token required"
+    );
     let authed = |body: String| post(body).bearer_auth("s3cret");
-    let resp = authed(init.into()).header("origin", "http://evil.example.com").send().await.expect("post");
+    let resp = authed(init.into())
+        .header("origin", "http://evil.example.com")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 403, "foreign Origin");
-    let resp = authed(init.into()).header("host", "evil.example.com").send().await.expect("post");
+    let resp = authed(init.into())
+        .header("host", "evil.example.com")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 403, "foreign Host");
-    let resp = authed(init.into()).header("origin", "http://localhost:3000").send().await.expect("post");
+    let resp = authed(init.into())
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 200, "localhost Origin is fine");
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    assert_eq!(authed(list.into()).send().await.expect("post").status(), 400, "no session");
-    let resp = authed(list.into()).header("mcp-session-id", "unknown").send().await.expect("post");
+    assert_eq!(
+        authed(list.into()).send().await.expect("post").status(),
+        400,
+        "no session"
+    );
+    let resp = authed(list.into())
+        .header("mcp-session-id", "unknown")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 404, "unknown session");
-    let big = format!(r#"{{"jsonrpc":"2.0","id":3,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(5000));
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5000)
+    );
     let resp = authed(big).send().await.expect("post");
     assert_eq!(resp.status(), 413);
-    let body: Value = resp.bytes().await.map(|b| serde_json::from_slice::<Value>(&b).expect("json-rpc error body")).expect("body");
-    assert!(body["error"]["message"].as_str().expect("message").contains("2000-byte limit"));
+    let body: Value = resp
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b).expect("json-rpc error body"))
+        .expect("body");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("2000-byte limit")
+    );
     let resp = authed("[1,2]".into()).send().await.expect("post");
     assert_eq!(resp.status(), 400);
     let resp = authed("{not json".into()).send().await.expect("post");
-    let body: Value = resp.bytes().await.map(|b| serde_json::from_slice::<Value>(&b).expect("json")).expect("body");
+    let body: Value = resp
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b).expect("json"))
+        .expect("body");
     assert_eq!(body["error"]["code"], -32700);
 }
 
@@ -495,51 +637,114 @@ async fn refuses_to_listen_off_loopback_without_a_token() {
         .await
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to serve on 0.0.0.0:0 without a token"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("refusing to serve on 0.0.0.0:0 without a token")
+    );
 }
 
 #[tokio::test]
 async fn status_metrics_and_page_are_served() {
     let dir = scratch("status");
-    let config = write_config(&dir, json!({ "up": chaos("up", &[]), "down": chaos("down", &["exit-at-start"]) }));
+    let config = write_config(
+        &dir,
+        json!({ "up": chaos("up", &[]), "down": chaos("down", &["exit-at-start"]) }),
+    );
     let mut h = Front::http(&config, &[]).await;
     h.initialize(json!({})).await;
     h.call(1, "up__echo", Some(json!({"text": "x"}))).await;
-    let Front::Http { base, client, .. } = &h else { unreachable!() };
-    let status: Value = client.get(format!("{base}/status")).send().await.expect("get").bytes().await.map(|b| serde_json::from_slice::<Value>(&b).expect("json")).expect("body");
+    let Front::Http { base, client, .. } = &h else {
+        unreachable!()
+    };
+    let status: Value = client
+        .get(format!("{base}/status"))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b).expect("json"))
+        .expect("body");
     let servers = status["servers"].as_array().expect("servers");
     let up = servers.iter().find(|s| s["name"] == "up").expect("up");
     assert_eq!(up["state"], "connected");
     assert_eq!(up["calls"], 1);
-    for key in ["name", "source", "transport", "target", "state", "tools", "tools_capability", "protocol_version", "server_info", "attempts", "elapsed_ms", "error", "status_text", "p50_ms", "restarts"] {
+    for key in [
+        "name",
+        "source",
+        "transport",
+        "target",
+        "state",
+        "tools",
+        "tools_capability",
+        "protocol_version",
+        "server_info",
+        "attempts",
+        "elapsed_ms",
+        "error",
+        "status_text",
+        "p50_ms",
+        "restarts",
+    ] {
         assert!(up.get(key).is_some(), "missing {key}");
     }
     let down = servers.iter().find(|s| s["name"] == "down").expect("down");
     assert_eq!(down["state"], "failed");
     assert_eq!(down["error"]["class"], "process-exited");
-    let metrics = client.get(format!("{base}/metrics")).send().await.expect("get").text().await.expect("text");
-    assert!(metrics.contains(r#"tether_requests_total{server="up",method="tools/call"} 1"#), "{metrics}");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"tether_requests_total{server="up",method="tools/call"} 1"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"tether_server_state{server="down",state="failed"} 1"#));
-    let page = client.get(format!("{base}/")).send().await.expect("get").text().await.expect("text");
+    let page = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
     assert!(page.contains("<title>Tether gateway</title>"));
-    let out = Command::new(tether()).args(["list", "--gateway", base]).output().await.expect("list --gateway");
+    let out = Command::new(tether())
+        .args(["list", "--gateway", base])
+        .output()
+        .await
+        .expect("list --gateway");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("up: ") && text.contains("✔ Connected"), "{text}");
+    assert!(
+        text.contains("up: ") && text.contains("✔ Connected"),
+        "{text}"
+    );
     assert_eq!(out.status.code(), Some(1), "one server is down");
 }
 
 #[tokio::test]
 async fn a_changed_config_adds_and_removes_servers_without_restarting_the_rest() {
     let dir = scratch("reload");
-    let config = write_config(&dir, json!({ "keep": chaos("keep", &[]), "gone": chaos("gone", &[]) }));
+    let config = write_config(
+        &dir,
+        json!({ "keep": chaos("keep", &[]), "gone": chaos("gone", &[]) }),
+    );
     let mut f = Front::stdio(&config, &[]).await;
     f.initialize(json!({})).await;
     let r = f.call(1, "keep__pid", None).await;
     let pid_before = text(&r);
     assert!(f.tool_names(2).await.contains(&"gone__echo".to_owned()));
-    write_config(&dir, json!({ "keep": chaos("keep", &[]), "new": chaos("new", &[]) }));
+    write_config(
+        &dir,
+        json!({ "keep": chaos("keep", &[]), "new": chaos("new", &[]) }),
+    );
     for id in 10.. {
-        f.until(|v| v["method"] == "notifications/tools/list_changed").await;
+        f.until(|v| v["method"] == "notifications/tools/list_changed")
+            .await;
         let names = f.tool_names(id).await;
         if names.contains(&"new__echo".to_owned()) && !names.contains(&"gone__echo".to_owned()) {
             break;
@@ -555,10 +760,17 @@ async fn stdin_eof_stops_the_gateway_and_every_upstream() {
     let config = write_config(&dir, json!({ "up": chaos("up", &["spawn-child"]) }));
     let mut f = Front::stdio(&config, &["--debug"]).await;
     f.initialize(json!({})).await;
-    let pid: u32 = text(&f.call(1, "up__pid", None).await).parse().expect("pid");
-    let Front::Stdio { stdin, .. } = &mut f else { unreachable!() };
+    let pid: u32 = text(&f.call(1, "up__pid", None).await)
+        .parse()
+        .expect("pid");
+    let Front::Stdio { stdin, .. } = &mut f else {
+        unreachable!()
+    };
     drop(stdin.take());
-    let status = tokio::time::timeout(LIMIT, f.child().wait()).await.expect("exited").expect("status");
+    let status = tokio::time::timeout(LIMIT, f.child().wait())
+        .await
+        .expect("exited")
+        .expect("status");
     assert!(status.success(), "{status:?}");
     wait_gone(pid).await;
 }
@@ -566,7 +778,10 @@ async fn stdin_eof_stops_the_gateway_and_every_upstream() {
 #[tokio::test]
 async fn noisy_upstreams_never_leak_onto_the_gateways_stdout() {
     let dir = scratch("noise");
-    let config = write_config(&dir, json!({ "up": chaos("up", &["stdout-noise:5", "stderr-noise:5"]) }));
+    let config = write_config(
+        &dir,
+        json!({ "up": chaos("up", &["stdout-noise:5", "stderr-noise:5"]) }),
+    );
     let mut f = Front::stdio(&config, &["--debug", "-vv"]).await;
     f.initialize(json!({})).await;
     // `until` asserts that every stdout line is JSON-RPC.
@@ -581,7 +796,15 @@ async fn no_prefix_needs_exactly_one_server() {
     let mut f = Front::stdio(&config, &["--no-prefix"]).await;
     f.initialize(json!({})).await;
     assert!(f.tool_names(1).await.contains(&"echo".to_owned()));
-    let two = write_config(&scratch("noprefix2"), json!({ "a": chaos("a", &[]), "b": chaos("b", &[]) }));
-    let out = Command::new(tether()).args(["serve", "--no-prefix", "--config"]).arg(&two).output().await.expect("run");
+    let two = write_config(
+        &scratch("noprefix2"),
+        json!({ "a": chaos("a", &[]), "b": chaos("b", &[]) }),
+    );
+    let out = Command::new(tether())
+        .args(["serve", "--no-prefix", "--config"])
+        .arg(&two)
+        .output()
+        .await
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }

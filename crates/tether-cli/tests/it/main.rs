@@ -3,6 +3,7 @@
 //! One test binary, so the stack links once.
 
 mod cli;
+mod doctor;
 mod gateway;
 mod http;
 mod policy;

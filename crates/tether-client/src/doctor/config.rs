@@ -159,14 +159,16 @@ fn relative_paths(p: &StdioParams) -> Vec<Finding> {
         rel.push(format!("command `{}`", p.command));
     }
     for a in &p.args {
-        let looks_like_path = !a.starts_with('-')
-            && !a.contains("://")
-            && Path::new(a).is_relative()
-            && (a.starts_with("./")
-                || a.starts_with("../")
-                || a.contains('/')
-                || has_script_ext(a))
-            && Path::new(a).exists();
+        // `./x` and `../x` are paths whatever they name; other words only when a file by that
+        // name exists here (`src/index.js`, `server.py`), so package names are not flagged.
+        let explicit = a.starts_with("./") || a.starts_with("../");
+        let looks_like_path = explicit
+            || (!a.starts_with('-')
+                && !a.starts_with('@')
+                && !a.contains("://")
+                && Path::new(a).is_relative()
+                && (a.contains('/') || has_script_ext(a))
+                && Path::new(a).exists());
         if looks_like_path {
             rel.push(format!("argument `{a}`"));
         }
@@ -226,12 +228,20 @@ mod tests {
         assert!(relative_paths(&params("node", &["/abs/server.js", "--flag"])).is_empty());
         let found = relative_paths(&params(
             "./bin/server",
-            &["Cargo.toml", "src/lib.rs", "x.py"],
+            &[
+                "Cargo.toml",
+                "src/lib.rs",
+                "x.py",
+                "../gone.js",
+                "@scope/pkg",
+            ],
         ));
         assert_eq!(found.len(), 1);
         let m = &found[0].message;
         assert!(m.contains("command `./bin/server`"), "{m}");
         assert!(m.contains("argument `src/lib.rs`"), "{m}");
+        assert!(m.contains("argument `../gone.js`"), "{m}");
+        assert!(!m.contains("@scope"), "{m}");
         assert!(!m.contains("Cargo.toml") && !m.contains("x.py"), "{m}");
         let mut with_cwd = params("./bin/server", &[]);
         with_cwd.cwd = Some("rel".into());

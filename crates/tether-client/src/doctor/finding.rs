@@ -279,6 +279,12 @@ pub(crate) fn from_error(rung: Rung, e: &Error) -> Finding {
         message = format!("{message}: {cause}");
     }
     if let Some(http) = e.http() {
+        if http.is_html() && !message.contains("HTML page") {
+            message.push_str(
+                " (an HTML page: a proxy, a login wall or a web frontend answered, not the MCP \
+                 server)",
+            );
+        }
         if let Some(body) = http.body_preview.as_deref().filter(|b| !b.is_empty())
             && !message.contains(body.lines().next().unwrap_or(body))
         {
@@ -333,34 +339,67 @@ fn code_for(rung: Rung, e: &Error) -> &'static str {
 }
 
 fn hint_for(rung: Rung, code: &str, e: &Error) -> String {
+    let inner = match e {
+        Error::ConnectionLost { cause, .. } => cause.as_ref(),
+        other => other,
+    };
+    // Hints that depend on the rung; the error's own hint otherwise.
+    let specific = match (rung, code, inner) {
+        (_, code::PROCESS_EXITED, _) => Some(
+            "run the command by hand, with the same environment, to see why it exits; its last \
+             stderr lines are in this report",
+        ),
+        (Rung::Connect, code::INITIALIZE_ERROR, Error::Peer(_)) => {
+            Some("the server rejected the handshake: run it by hand and look at its logs")
+        }
+        (Rung::Connect, code::INITIALIZE_ERROR, _) => Some(
+            "the initialize result must be a JSON object with `protocolVersion`, \
+             `capabilities` and `serverInfo`: fix the server or upgrade its MCP SDK",
+        ),
+        (Rung::ToolsList, code::TOOLS_LIST_TIMEOUT, _) => Some(
+            "the server took the request but never answered: look at what it does to list its \
+             tools (a slow backend, a lock); `--timeout S` gives it longer",
+        ),
+        (Rung::ToolsList, _, Error::Peer(_)) => Some(
+            "the server failed to list its tools: look at its logs (a missing API key or \
+             environment variable is the usual cause)",
+        ),
+        (Rung::ToolsList, _, _) => {
+            Some("the tools/list result must be an object with a `tools` array")
+        }
+        (Rung::Ping, code::PING_FAILED, Error::Timeout { .. }) => Some(
+            "ping needs no work, so the server's message loop is blocked (a long synchronous \
+             task, a deadlock) or it stopped reading its input",
+        ),
+        (Rung::Ping, _, _) => Some(
+            "`ping` is required by the MCP specification; clients use it to check that the \
+             connection is alive",
+        ),
+        (Rung::Call, code::TOOL_CALL_TIMEOUT, _) => Some(
+            "send progress notifications while the tool works (they keep clients waiting), or \
+             return sooner; users raise the limit with `timeout` in the server entry or \
+             `MCP_TOOL_TIMEOUT`, the doctor with `--timeout S`",
+        ),
+        (Rung::Call, _, Error::Peer(_)) => {
+            Some("check the tool's name and arguments (`--args`), then the server's logs")
+        }
+        _ => None,
+    };
+    if let Some(h) = specific {
+        return h.to_owned();
+    }
     if let Some(h) = e.hint() {
         return h;
     }
-    match (rung, code) {
-        (_, code::CONNECTION_REFUSED) => {
-            "check that the server is running and that the URL's host and port are right; a \
-             proxy or firewall may be resetting the connection"
-                .into()
-        }
-        (_, code::SESSION_EXPIRED) => {
-            "the server forgot the session twice in a row: check its session store (restarts, \
-             several replicas without sticky sessions, idle expiry)"
-                .into()
-        }
-        (Rung::Connect, code::INITIALIZE_ERROR) => {
-            "the server rejected the handshake: run it by hand and look at its logs".into()
-        }
-        (Rung::ToolsList, _) => {
-            "the server failed to list its tools: look at its logs (a missing API key or \
-             environment variable is the usual cause)"
-                .into()
-        }
-        (Rung::Ping, _) => {
-            "`ping` is required by the MCP specification; clients use it to check that the \
-             connection is alive"
-                .into()
-        }
-        (Rung::Call, _) => "check the tool's arguments (`--args`) and the server's logs".into(),
+    match code {
+        code::CONNECTION_REFUSED => "check that the server is running and that the URL's host \
+                                     and port are right; a proxy or firewall may be resetting \
+                                     the connection"
+            .into(),
+        code::SESSION_EXPIRED => "the server forgot the session twice in a row: check its \
+                                  session store (restarts, several replicas without sticky \
+                                  sessions, idle expiry)"
+            .into(),
         _ => "run the server by hand and look at its output".into(),
     }
 }

@@ -310,13 +310,14 @@ async fn ladder(
     match session.ping(ping_budget).await {
         Ok(()) => report
             .phases
-            .push(Phase::new(method::PING, true, start.elapsed(), "")),
+            .push(Phase::new(method::PING, true, start.elapsed(), "answered")),
         Err(Error::Peer(e)) => {
+            // An answer is an answer: the connection is alive, the method is missing.
             report.phases.push(Phase::new(
                 method::PING,
-                false,
+                true,
                 start.elapsed(),
-                format!("error {}: {}", e.code, e.message),
+                format!("answered with error {}: {}", e.code, e.message),
             ));
             report.findings.push(Finding::new(
                 code::PING_FAILED,
@@ -354,8 +355,9 @@ async fn ladder(
                 true,
                 start.elapsed(),
                 format!(
-                    "`{}`: result {bytes} B ≈ {tokens} tokens (estimated as bytes/4)",
-                    call.name
+                    "`{}`: result {bytes} B ≈ {tokens} token{} (estimated as bytes/4)",
+                    call.name,
+                    if tokens == 1 { "" } else { "s" }
                 ),
             ));
             let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -424,18 +426,19 @@ async fn list_tools(session: &Session, budget: Duration) -> Result<RawList, Erro
         warnings: Vec::new(),
     };
     let mut seen = std::collections::HashSet::new();
+    let mut pages_seen = std::collections::HashSet::new();
     let mut cursor: Option<String> = None;
     loop {
-        let params = match &cursor {
-            Some(c) => json!({ "cursor": c }),
-            None => json!({}),
+        let (params, timer) = match &cursor {
+            Some(c) => (
+                json!({ "cursor": c }),
+                RequestOptions::until(deadline, Timer::Request),
+            ),
+            // The first page gets the whole budget, so a timeout names the budget as given.
+            None => (json!({}), RequestOptions::timeout(budget)),
         };
         let raw = session
-            .request(
-                method::TOOLS_LIST,
-                Some(jsonrpc::to_raw(&params)),
-                RequestOptions::until(deadline, Timer::Request),
-            )
+            .request(method::TOOLS_LIST, Some(jsonrpc::to_raw(&params)), timer)
             .await?;
         let page: Value = serde_json::from_str(raw.get())
             .map_err(|e| Error::Protocol(format!("tools/list result is not JSON ({e})")))?;
@@ -446,7 +449,10 @@ async fn list_tools(session: &Session, budget: Duration) -> Result<RawList, Erro
             )));
         };
         listed.pages += 1;
-        listed.tools.extend(tools.iter().cloned());
+        // A page identical to an earlier one (a server stuck on one cursor) is not new tools.
+        if pages_seen.insert(raw.get().to_owned()) {
+            listed.tools.extend(tools.iter().cloned());
+        }
         let next = page
             .get("nextCursor")
             .and_then(Value::as_str)

@@ -103,13 +103,22 @@ impl Answer {
             && self.response.is_some()
     }
 
+    /// `404 text/html`.
     fn summary(&self) -> String {
         let mut s = self.status.to_string();
         if let Some(ct) = &self.evidence.content_type {
             s.push(' ');
             s.push_str(ct);
         }
-        if let Some(body) = &self.evidence.body_preview {
+        s
+    }
+
+    /// `400 application/json: {"jsonrpc":…}` (the first 200 bytes of the body).
+    fn summary_with_body(&self) -> String {
+        let mut s = self.summary();
+        if self.evidence.content_type.as_deref() == Some("text/html") {
+            s.push_str(" (an HTML page)");
+        } else if let Some(body) = &self.evidence.body_preview {
             s.push_str(": ");
             s.push_str(&one_line(body));
         }
@@ -478,10 +487,17 @@ pub(crate) async fn probe(
     let (init, legacy) = if sse {
         let legacy = p.legacy(budget).await;
         let took = start.elapsed();
+        facts.phase = Some(legacy_phase(&legacy, took, &via));
+        if let Legacy::Not { error: Some(e), .. } = &legacy
+            && unreachable(e)
+        {
+            // Nothing more to learn from this endpoint: every probe would fail the same way.
+            facts.findings.push(from_error(Rung::Connect, e));
+            return facts;
+        }
         let init = p
             .post(&initialize_body("tether-doctor-1"), &[], "initialize")
             .await;
-        facts.phase = Some(legacy_phase(&legacy, took, &via));
         (init, legacy)
     } else {
         let init = p
@@ -489,6 +505,12 @@ pub(crate) async fn probe(
             .await;
         let took = start.elapsed();
         facts.phase = Some(streamable_phase(&init, took, &via));
+        if let Err(e) = &init
+            && unreachable(e)
+        {
+            facts.findings.push(from_error(Rung::Connect, e));
+            return facts;
+        }
         let legacy = p.legacy(legacy_wait).await;
         (init, legacy)
     };
@@ -532,14 +554,10 @@ pub(crate) async fn probe(
                         body_preview: a.evidence.body_preview.clone(),
                         ..Default::default()
                     };
-                    let mut f = from_error(
+                    facts.findings.push(from_error(
                         Rung::Connect,
                         &Error::UnexpectedContentType(Box::new(failure)),
-                    );
-                    if a.evidence.content_type.as_deref() == Some("text/html") {
-                        f.message.push_str(" (an HTML page: a proxy, a login wall or a web frontend answered, not the MCP server)");
-                    }
-                    facts.findings.push(f);
+                    ));
                 }
                 // JSON or SSE: the session reports what is wrong inside, if anything.
                 _ => facts.proceed = true,
@@ -576,8 +594,7 @@ pub(crate) async fn probe(
     if let Ok(a) = &init
         && speaks
     {
-        let kind_of = |a: &Answer| a.kind;
-        match kind_of(a) {
+        match a.kind {
             Some(BodyKind::Json) => json_seen.push("initialize"),
             Some(BodyKind::EventStream) => sse_seen.push("initialize"),
             _ => {}
@@ -609,106 +626,9 @@ pub(crate) async fn probe(
                 _ => {}
             }
         }
-        session_line = Some(match &session {
-            None => MatrixLine {
-                name: line::SESSION,
-                supported: Support::Unknown,
-                detail: "no session id issued (a stateless server)".into(),
-            },
-            Some(_) => {
-                let bogus = [
-                    (VERSION_HEADER, negotiated.as_str()),
-                    (SESSION_HEADER, UNKNOWN_SESSION),
-                ];
-                let ping =
-                    json!({"jsonrpc": "2.0", "id": "tether-doctor-session", "method": "ping"});
-                match p.post(&ping, &bogus, "ping").await {
-                    Ok(b) if b.status == 404 => MatrixLine {
-                        name: line::SESSION,
-                        supported: Support::Yes,
-                        detail: "an unknown Mcp-Session-Id gets 404, so clients re-initialize"
-                            .into(),
-                    },
-                    Ok(b) if b.success() => MatrixLine {
-                        name: line::SESSION,
-                        supported: Support::Unknown,
-                        detail: format!("an unknown Mcp-Session-Id was accepted ({})", b.status),
-                    },
-                    Ok(b) => {
-                        facts.findings.push(Finding::new(
-                            code::UNKNOWN_SESSION_STATUS,
-                            Severity::Warning,
-                            format!(
-                                "an unknown Mcp-Session-Id gets HTTP {} instead of 404: {}",
-                                b.status,
-                                b.summary()
-                            ),
-                            "answer unknown or expired sessions with 404 (MCP 2025-03-26+): on \
-                             404 clients start a new session, on 400 they fail every request \
-                             until restarted (e.g. after the server restarts)",
-                        ));
-                        MatrixLine {
-                            name: line::SESSION,
-                            supported: Support::No,
-                            detail: format!("an unknown Mcp-Session-Id gets {}", b.status),
-                        }
-                    }
-                    Err(e) => MatrixLine {
-                        name: line::SESSION,
-                        supported: Support::Unknown,
-                        detail: format!("probe failed: {e}"),
-                    },
-                }
-            }
-        });
-        let foreign = [("origin", FOREIGN_ORIGIN)];
-        origin_line = Some(
-            match p
-                .post(
-                    &initialize_body("tether-doctor-origin"),
-                    &foreign,
-                    "initialize",
-                )
-                .await
-            {
-                Ok(o) if o.status == 403 => MatrixLine {
-                    name: line::ORIGIN,
-                    supported: Support::Yes,
-                    detail: format!("a foreign Origin ({FOREIGN_ORIGIN}) gets 403"),
-                },
-                Ok(o) if o.success() => {
-                    if let Some(s) = &o.session_id {
-                        p.delete(s).await;
-                    }
-                    facts.findings.push(Finding::new(
-                        code::ORIGIN_NOT_VALIDATED,
-                        Severity::Warning,
-                        format!(
-                            "the server accepted a request with `Origin: {FOREIGN_ORIGIN}` ({})",
-                            o.status
-                        ),
-                        "validate the Origin header and answer foreign origins with 403 (MCP \
-                         requires it): without it a web page can reach a local server through \
-                         DNS rebinding",
-                    ));
-                    MatrixLine {
-                        name: line::ORIGIN,
-                        supported: Support::No,
-                        detail: format!("a foreign Origin was accepted ({})", o.status),
-                    }
-                }
-                Ok(o) => MatrixLine {
-                    name: line::ORIGIN,
-                    supported: Support::Unknown,
-                    detail: format!("a foreign Origin got {}", o.summary()),
-                },
-                Err(e) => MatrixLine {
-                    name: line::ORIGIN,
-                    supported: Support::Unknown,
-                    detail: format!("probe failed: {e}"),
-                },
-            },
-        );
+        session_line =
+            Some(session_check(&p, session.as_deref(), &negotiated, &mut facts.findings).await);
+        origin_line = Some(origin_check(&p, &mut facts.findings).await);
         if let Some(s) = &session {
             p.delete(s).await;
         }
@@ -720,6 +640,11 @@ pub(crate) async fn probe(
         Err(e) => format!("POST initialize failed: {e}"),
     };
     let stream_line = |name: &'static str, seen: &[&str], other: &[&str], media: &str| {
+        let other_media = if media == "application/json" {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
         if !seen.is_empty() {
             MatrixLine {
                 name,
@@ -731,7 +656,8 @@ pub(crate) async fn probe(
                 name,
                 supported: Support::Unknown,
                 detail: format!(
-                    "not seen: {} answered otherwise (the server chooses; clients must accept both)",
+                    "not seen: {} answered with {other_media} (the server chooses; clients \
+                     must accept both)",
                     other.join(" and ")
                 ),
             }
@@ -771,6 +697,124 @@ pub(crate) async fn probe(
     facts.matrix.extend(origin_line);
     facts.matrix.extend(session_line);
     facts
+}
+
+/// Failures that every further probe would repeat: network, DNS, TLS, no answer in time.
+fn unreachable(e: &Error) -> bool {
+    use crate::error::ErrorClass as C;
+    matches!(
+        e.class(),
+        C::Network | C::Dns | C::Tls | C::HandshakeTimeout | C::RequestTimeout
+    )
+}
+
+/// An unknown session must get 404 (clients re-initialize on 404, not on 400).
+async fn session_check(
+    p: &Prober,
+    session: Option<&str>,
+    negotiated: &str,
+    findings: &mut Vec<Finding>,
+) -> MatrixLine {
+    match session {
+        None => MatrixLine {
+            name: line::SESSION,
+            supported: Support::Unknown,
+            detail: "no session id issued (a stateless server)".into(),
+        },
+        Some(_) => {
+            let bogus = [
+                (VERSION_HEADER, negotiated),
+                (SESSION_HEADER, UNKNOWN_SESSION),
+            ];
+            let ping = json!({"jsonrpc": "2.0", "id": "tether-doctor-session", "method": "ping"});
+            match p.post(&ping, &bogus, "ping").await {
+                Ok(b) if b.status == 404 => MatrixLine {
+                    name: line::SESSION,
+                    supported: Support::Yes,
+                    detail: "an unknown Mcp-Session-Id gets 404, so clients re-initialize".into(),
+                },
+                Ok(b) if b.success() => MatrixLine {
+                    name: line::SESSION,
+                    supported: Support::Unknown,
+                    detail: format!("an unknown Mcp-Session-Id was accepted ({})", b.status),
+                },
+                Ok(b) => {
+                    findings.push(Finding::new(
+                        code::UNKNOWN_SESSION_STATUS,
+                        Severity::Warning,
+                        format!(
+                            "an unknown Mcp-Session-Id gets HTTP {} instead of 404: {}",
+                            b.status,
+                            b.summary_with_body()
+                        ),
+                        "answer unknown or expired sessions with 404 (MCP 2025-03-26+): on \
+                         404 clients start a new session, on 400 they fail every request \
+                         until restarted (e.g. after the server restarts)",
+                    ));
+                    MatrixLine {
+                        name: line::SESSION,
+                        supported: Support::No,
+                        detail: format!("an unknown Mcp-Session-Id gets {}", b.status),
+                    }
+                }
+                Err(e) => MatrixLine {
+                    name: line::SESSION,
+                    supported: Support::Unknown,
+                    detail: format!("probe failed: {e}"),
+                },
+            }
+        }
+    }
+}
+
+/// A foreign `Origin` must get 403 (DNS-rebinding protection).
+async fn origin_check(p: &Prober, findings: &mut Vec<Finding>) -> MatrixLine {
+    let foreign = [("origin", FOREIGN_ORIGIN)];
+    match p
+        .post(
+            &initialize_body("tether-doctor-origin"),
+            &foreign,
+            "initialize",
+        )
+        .await
+    {
+        Ok(o) if o.status == 403 => MatrixLine {
+            name: line::ORIGIN,
+            supported: Support::Yes,
+            detail: format!("a foreign Origin ({FOREIGN_ORIGIN}) gets 403"),
+        },
+        Ok(o) if o.success() => {
+            if let Some(s) = &o.session_id {
+                p.delete(s).await;
+            }
+            findings.push(Finding::new(
+                code::ORIGIN_NOT_VALIDATED,
+                Severity::Warning,
+                format!(
+                    "the server accepted a request with `Origin: {FOREIGN_ORIGIN}` ({})",
+                    o.status
+                ),
+                "validate the Origin header and answer foreign origins with 403 (MCP \
+                 requires it): without it a web page can reach a local server through \
+                 DNS rebinding",
+            ));
+            MatrixLine {
+                name: line::ORIGIN,
+                supported: Support::No,
+                detail: format!("a foreign Origin was accepted ({})", o.status),
+            }
+        }
+        Ok(o) => MatrixLine {
+            name: line::ORIGIN,
+            supported: Support::Unknown,
+            detail: format!("a foreign Origin got {}", o.summary_with_body()),
+        },
+        Err(e) => MatrixLine {
+            name: line::ORIGIN,
+            supported: Support::Unknown,
+            detail: format!("probe failed: {e}"),
+        },
+    }
 }
 
 fn streamable_phase(init: &Result<Answer, Error>, took: Duration, via: &str) -> Phase {
@@ -858,7 +902,7 @@ async fn discover_line(p: &Prober) -> MatrixLine {
             None => MatrixLine {
                 name,
                 supported: Support::No,
-                detail: format!("server/discover answered {}", a.summary()),
+                detail: format!("server/discover answered {}", a.summary_with_body()),
             },
         },
         Err(e) => MatrixLine {

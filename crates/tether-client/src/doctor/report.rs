@@ -188,10 +188,11 @@ impl Report {
 
     /// The process exit code: 0 healthy, 2 when the configuration entry is unusable, else 1.
     pub fn exit_code(&self) -> u8 {
-        match (self.verdict, self.layer) {
-            (Verdict::Healthy, _) => 0,
-            (Verdict::Broken, Layer::Config) => 2,
-            _ => 1,
+        // CONTRACT §6: any verdict but healthy is 1; 2 is kept for usage and unreadable files,
+        // which never get this far.
+        match self.verdict {
+            Verdict::Healthy => 0,
+            Verdict::Degraded | Verdict::Broken => 1,
         }
     }
 
@@ -290,7 +291,7 @@ mod tests {
         let r = report(&[false], &[(code::CONFIG_INVALID, Severity::Error)]);
         assert_eq!(
             (r.verdict, r.layer, r.exit_code()),
-            (Verdict::Broken, Layer::Config, 2)
+            (Verdict::Broken, Layer::Config, 1)
         );
     }
 

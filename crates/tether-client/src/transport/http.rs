@@ -193,9 +193,13 @@ impl HttpTransport {
     }
 
     /// Opens the optional server→client GET stream.
-    pub(crate) fn open_get_stream(&self) {
+    /// Opens the optional server→client GET stream and waits (at most `wait`) until the server
+    /// answered it, so messages the server sends there about our first request are not lost.
+    pub(crate) async fn open_get_stream(&self, wait: Duration) {
         lock(&self.shared.state).get_stream_wanted = true;
-        spawn_get_stream(self.shared.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        spawn_get_stream(self.shared.clone(), Some(tx));
+        let _ = tokio::time::timeout(wait, rx).await;
     }
 
     /// Ends the session: stops streams and sends DELETE (best effort, bounded).
@@ -304,7 +308,9 @@ impl Shared {
 
     /// Reads a 2xx answer: JSON, SSE, or nothing (202).
     async fn read_answer(&self, resp: Response, expect: Option<&Id>) -> Result<(), Error> {
-        if resp.status() == StatusCode::ACCEPTED {
+        // A notification or response needs no answer: whatever a server sends back (some send
+        // `200 {"jsonrpc":"2.0","result":{}}`) is ignored, as the official SDKs do.
+        if resp.status() == StatusCode::ACCEPTED || expect.is_none() {
             return Ok(());
         }
         let content_type = header(&resp, CONTENT_TYPE.as_str());
@@ -518,7 +524,7 @@ impl Shared {
         }
         if lock(&self.state).get_stream_wanted {
             // The old GET stream belonged to the old session.
-            spawn_get_stream(self.clone());
+            spawn_get_stream(self.clone(), None);
         }
         Ok(())
     }
@@ -653,15 +659,20 @@ async fn read_limited(resp: Response, limit: usize) -> Vec<u8> {
     out
 }
 
-fn spawn_get_stream(shared: Arc<Shared>) {
+fn spawn_get_stream(shared: Arc<Shared>, opened: Option<tokio::sync::oneshot::Sender<()>>) {
     let cancel = shared.cancel.clone();
     tokio::spawn(async move {
-        cancel.run_until_cancelled(get_stream_loop(shared)).await;
+        cancel
+            .run_until_cancelled(get_stream_loop(shared, opened))
+            .await;
     });
 }
 
 /// Keeps the optional GET stream open; any failure here only ends the stream, never the server.
-async fn get_stream_loop(shared: Arc<Shared>) {
+async fn get_stream_loop(
+    shared: Arc<Shared>,
+    mut opened: Option<tokio::sync::oneshot::Sender<()>>,
+) {
     let generation = lock(&shared.state).generation;
     let mut failures = 0u32;
     let mut decoder = SseDecoder::default();
@@ -687,6 +698,11 @@ async fn get_stream_loop(shared: Arc<Shared>) {
                 return;
             }
         };
+        // The server answered: whoever waits for the stream may go on (dropping `opened` at
+        // any return tells them too).
+        if let Some(tx) = opened.take() {
+            let _ = tx.send(());
+        }
         let status = resp.status();
         if status == StatusCode::METHOD_NOT_ALLOWED {
             tracing::debug!("server offers no GET stream (405)");

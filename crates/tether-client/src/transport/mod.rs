@@ -102,10 +102,12 @@ impl Transport {
         }
     }
 
-    pub(crate) fn after_handshake(&self, protocol_version: &str) {
+    /// After `initialized`: the HTTP transport sends the version header from now on and opens
+    /// its GET stream (waiting at most `wait` for the server to take it).
+    pub(crate) async fn after_handshake(&self, protocol_version: &str, wait: Duration) {
         if let Transport::Http(t) = self {
             t.set_protocol_version(protocol_version);
-            t.open_get_stream();
+            t.open_get_stream(wait).await;
         }
     }
 
