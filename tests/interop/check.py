@@ -6,11 +6,14 @@ Usage: check.py OUT_FILE ERR_FILE RC WANT_RC EXPR [CONFORMANCE_DIR]
 Names available in EXPR:
   out, err   stdout / stderr of the command (str)        rc   its exit code
   j          stdout parsed as JSON (None if it is not JSON)
-  texts      the `text` of every text item of j["content"] (a tool result), text = "\\n".join(texts)
-  tools      the tool names of j["tools"] (`tether tools --json`)
+  res        j["result"] when j is an MCP Inspector CLI answer (`{"result": {...}}`), else j
+  texts      the `text` of every text item of res["content"] (a tool result), text = "\\n".join(texts)
+  tools      the tool names of res["tools"] (`tether tools --json`, inspector tools/list)
+  findings   {code: severity} of j["findings"] (`tether doctor --json`)
   servers    {name: entry} of j["servers"] (`tether list --json`)
   conf       the conformance checks (checks.json) found under CONFORMANCE_DIR, [] if none
-  passed(n)  in a conformance check: no check is FAILURE/WARNING and at least n are SUCCESS
+  passed(n[, warnings_ok])  in a conformance check: no check is FAILURE or WARNING (except WARNINGs
+             whose id is in warnings_ok) and at least n are SUCCESS
   re, json, datetime, timezone
 """
 import datetime
@@ -46,23 +49,35 @@ def main():
         j = json.loads(out)
     except ValueError:
         j = None
-    content = j.get("content") if isinstance(j, dict) else None
+    res = j["result"] if isinstance(j, dict) and set(j) == {"result"} and isinstance(j["result"], dict) else j
+    content = res.get("content") if isinstance(res, dict) else None
     texts = [c.get("text", "") for c in content or [] if isinstance(c, dict) and c.get("type") == "text"]
-    tools = [t.get("name") for t in j.get("tools", [])] if isinstance(j, dict) else []
+    listed = res.get("tools") if isinstance(res, dict) else None
+    tools = [t.get("name") for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
+    doctor = isinstance(j, dict) and "verdict" in j and isinstance(j.get("findings"), list)
+    findings = {f.get("code"): f.get("severity") for f in j["findings"]} if doctor else {}
     servers = {s.get("name"): s for s in j.get("servers", [])} if isinstance(j, dict) else {}
     conf, conf_files = [], []
     if conf_dir:
-        conf_files = sorted(glob.glob(os.path.join(conf_dir, "checks.json")))
+        # CLIENT mode: DIR/checks.json; SERVER mode: DIR/server-<scenario>-<time>/checks.json each
+        conf_files = sorted(glob.glob(os.path.join(conf_dir, "checks.json"))) \
+            or sorted(glob.glob(os.path.join(conf_dir, "*", "checks.json")))
         for f in conf_files:
-            conf.extend(json.load(open(f)))
+            scenario = os.path.basename(os.path.dirname(f)) if os.path.dirname(f) != conf_dir.rstrip("/") else ""
+            scenario = re.sub(r"^server-(.*)-\d{4}-\d\d-\d\dT[\d-]+Z$", r"\1", scenario)
+            for c in json.load(open(f)):
+                c.setdefault("_scenario", scenario)
+                conf.append(c)
 
-    def passed(n):
-        bad = [c for c in conf if c.get("status") in ("FAILURE", "WARNING")]
+    def passed(n, warnings_ok=()):
+        """No FAILURE, no WARNING (except checks whose id is in warnings_ok), at least n SUCCESS."""
+        bad = [c for c in conf if c.get("status") == "FAILURE"
+               or (c.get("status") == "WARNING" and c.get("id") not in warnings_ok)]
         good = [c for c in conf if c.get("status") == "SUCCESS"]
         return not bad and len(good) >= n
 
-    names = dict(__builtins__=__builtins__, out=out, err=err, rc=rc, j=j, texts=texts, text="\n".join(texts), tools=tools,
-                 servers=servers, conf=conf, passed=passed, re=re, json=json,
+    names = dict(__builtins__=__builtins__, out=out, err=err, rc=rc, j=j, res=res, texts=texts, text="\n".join(texts),
+                 tools=tools, findings=findings, servers=servers, conf=conf, passed=passed, re=re, json=json,
                  datetime=datetime, timezone=timezone)
     reasons = []
     if rc == 124 or rc == 137:
@@ -84,15 +99,30 @@ def main():
             print(f"no checks.json under {conf_dir}")
         for c in conf:
             if c.get("status") in ("FAILURE", "WARNING"):
-                print(f"conformance {c.get('status')}: {c.get('id')}: {c.get('errorMessage') or c.get('description')}")
+                where = f" ({c['_scenario']})" if c.get("_scenario") else ""
+                print(f"conformance {c.get('status')}: {c.get('id')}{where}: {c.get('errorMessage') or c.get('description')}")
+        if conf:
+            print(f"conformance: {sum(c.get('status') == 'SUCCESS' for c in conf)} SUCCESS, "
+                  f"{sum(c.get('status') == 'FAILURE' for c in conf)} FAILURE, "
+                  f"{sum(c.get('status') == 'WARNING' for c in conf)} WARNING in {len(conf_files)} checks.json")
         # what the scenario server saw, in order (shows races between the client's requests)
         timeline = [f"{c.get('timestamp', '')[11:23]} {c.get('description')}" for c in conf if c.get("status") == "INFO"]
-        if timeline:
+        if timeline and len(conf_files) == 1:
             print("--- scenario server timeline:\n" + head("\n".join(timeline), n=30))
         for name in ("stdout.txt", "stderr.txt"):
             p = os.path.join(conf_dir, name)
             if os.path.exists(p):
                 print(f"--- client {name}:\n{head(open(p, errors='replace').read())}")
+    if doctor:
+        # `tether doctor --json`: the verdict, every finding in full, and the phase that failed
+        print(f"doctor: verdict {j.get('verdict')}, layer {j.get('layer')}, {len(j['findings'])} finding(s)")
+        for f in j["findings"]:
+            print(f"  {f.get('severity')} `{f.get('code')}`: {f.get('message')}\n    hint: {f.get('hint')}")
+        for ph in j.get("phases", []):
+            if not ph.get("ok"):
+                print(f"  phase {ph.get('name')} failed: {ph.get('detail')}")
+        if j.get("stderr_tail"):
+            print("  server stderr tail: " + " | ".join(j["stderr_tail"][-5:]))
     # the conformance suite ends its stderr with the checks table and the verdict
     print(f"--- stdout:\n{head(out, tail=bool(conf_dir))}")
     print(f"--- stderr:\n{head(err, n=8 if conf_dir else 25, tail=bool(conf_dir))}")

@@ -6,6 +6,12 @@
 #                          Streamable HTTP) and mcp-server-time (stdio)
 #             list         tether list (--json and text) on a config holding all of the above
 #             conformance  the official conformance suite, CLIENT mode, driving tether
+#             doctor       tether doctor --json against all of the above (+ one wrong URL path)
+#             gateway      tether serve in front of server-everything (stdio), the Python 2.x server
+#                          (HTTP) and mcp-server-time (stdio), driven through its stdio and HTTP
+#                          fronts by the MCP Inspector CLI, the Python SDK client and Claude Code;
+#                          the conformance suite in SERVER mode through tether serve --no-prefix
+#                          in front of tether chaos --conformance
 # Prints one line per check (`ok   NAME (time)` / `FAIL NAME (time): reason` + the output that
 # matters), then `interop: N passed, M failed`; exits 1 if any check failed, 2 on a usage or
 # installation error.
@@ -26,7 +32,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SECTIONS=(client list conformance)
+ALL_SECTIONS=(client list conformance doctor gateway)
 RUN_TIMEOUT=${INTEROP_TIMEOUT:-600}
 CHECK_TIMEOUT=${INTEROP_CHECK_TIMEOUT:-60}
 
@@ -112,6 +118,8 @@ declare -A BG_OF=()
 
 export PATH="$NODE22_BIN:$NODE_BIN_DIR:$PATH"
 export PYTHON="${PYTHON:-python3}"
+# every server here is on loopback: never through a proxy (httpx, curl and tether honour *_PROXY)
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 now_ns() { date +%s%N; }
 secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1fs", (b - a) / 1e9 }'; }
@@ -208,11 +216,13 @@ need_servers() {
 }
 
 # ---- cleanup, orphan check, summary -----------------------------------------------------------------
-# marked_procs: "PID CMDLINE" of every live process carrying our TETHER_INTEROP_MARK (except us)
+# marked_procs [SID...]: "PID CMDLINE" of every live process carrying our TETHER_INTEROP_MARK (except
+# us), leaving out the processes of the given sessions (a server started by start_bg leads its own
+# session, and the stdio servers it spawns stay in it even in process groups of their own)
 marked_procs() {
-  env -u TETHER_INTEROP_MARK "$PYTHON" - "$TETHER_INTEROP_MARK" "$$" <<'EOF'
+  env -u TETHER_INTEROP_MARK "$PYTHON" - "$TETHER_INTEROP_MARK" "$$" "$@" <<'EOF'
 import os, sys
-mark, me = ("TETHER_INTEROP_MARK=" + sys.argv[1]).encode(), sys.argv[2]
+mark, me, skip = ("TETHER_INTEROP_MARK=" + sys.argv[1]).encode(), sys.argv[2], set(sys.argv[3:])
 for pid in filter(str.isdigit, os.listdir("/proc")):
     if pid in (me, str(os.getpid())):
         continue
@@ -220,12 +230,31 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         if mark not in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
             continue
         cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-        state = [l for l in open(f"/proc/{pid}/status") if l.startswith("State:")][0].split()[1]
+        stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()  # state ppid pgrp session ...
     except OSError:
         continue
-    if state != "Z":
+    if stat[0] != "Z" and stat[3] not in skip:
         print(pid, cmd.strip())
 EOF
+}
+
+# no_strays NAME: a check that nothing this run started is left running, apart from the background
+# servers (and what they spawned). Gives dying processes up to 5 s; kills (by PID) what is left.
+no_strays() {
+  local name="$1: no leftover processes" t0 left pid detail="$W/out/strays.$NCHECK"
+  t0=$(now_ns)
+  while :; do
+    left=$(marked_procs "${BG_PIDS[@]}")
+    [[ -z "$left" ]] && break
+    if (( $(now_ns) - t0 > 5000000000 )); then
+      printf '%s\n' "$left" >"$detail"
+      fail "$name" "$(secs_since "$t0")" "$(wc -l <"$detail") process(es) still alive 5s after the client exited (killed now)" "$detail"
+      while read -r pid _; do kill -KILL "$pid" 2>/dev/null || true; done <"$detail"
+      return
+    fi
+    sleep 0.1   # polling for exit
+  done
+  pass "$name" "$(secs_since "$t0")"
 }
 
 # stop_groups PID...: TERM each process group, wait up to 5 s, then KILL what is left
@@ -499,8 +528,304 @@ section_conformance() {
   done
 }
 
+# ---- section: doctor ------------------------------------------------------------------------------
+# `tether doctor --json` against every peer: verdict `healthy`, exit 0, every phase ok, no finding
+# above `info`, the right tool count and server name. On failure the verdict, every finding (code,
+# severity, message, hint) and the failed phase are printed.
+# A peer that really behaves the way a finding says (verified by hand against the peer and its
+# source; see README "doctor") is pinned here instead: its check wants verdict `degraded`, exit 1,
+# and EXACTLY these warnings, no more, no fewer. Empty the entry to require `healthy` again.
+declare -A DOCTOR_KNOWN=(
+  # server-everything 2026.8.31 streamableHttp (dist/transports/streamableHttp.js):
+  #  - origin_not_validated: `cors({origin: "*"})` and a StreamableHTTPServerTransport created without
+  #    enableDnsRebindingProtection / allowedOrigins (TS SDK 1.32.2 default: off); curl: POST
+  #    initialize with `Origin: https://evil.example.com` -> 200 + mcp-session-id. (It also fails the
+  #    conformance scenario dns-rebinding-protection.) MCP 2025-06-18+: servers MUST validate Origin.
+  #  - unknown_session_status: an unknown Mcp-Session-Id gets `res.status(400)` "Bad Request: No
+  #    valid session ID provided"; curl: 400. The spec wants 404 for a session the server does not
+  #    know, which is what makes clients re-initialize.
+  [everything-http]="origin_not_validated unknown_session_status"
+)
+
+# doctor_check LABEL TOOLS SERVER_NAME TARGET...: one `tether doctor --json TARGET...`
+doctor_check() {
+  local label=$1 ntools=$2 info=$3 known codes name verdict_expr rc
+  shift 3
+  known=${DOCTOR_KNOWN[$label]:-}
+  codes="[$(for c in $known; do printf "'%s', " "$c"; done)]"
+  if [[ -z "$known" ]]; then
+    name="doctor/$label: healthy, exit 0"
+    verdict_expr="j['verdict'] == 'healthy' and j['layer'] == 'none'"
+    rc=0
+  else
+    name="doctor/$label: degraded by exactly its verified findings ($known), exit 1"
+    verdict_expr="j['verdict'] == 'degraded' and all(findings[c] == 'warning' for c in $codes)"
+    rc=1
+  fi
+  expect "$name" "$rc" \
+    "$verdict_expr and sorted(c for c, s in findings.items() if s != 'info') == sorted($codes) \
+and all(p['ok'] for p in j['phases']) and j['tools'] == $ntools and j['server_info']['name'] == '$info'" \
+    "$TETHER" doctor --json "$@"
+}
+
+section_doctor() {
+  need_servers ev-http ev-sse py2-http py1-http || true   # a server that did not start is a FAIL already
+  doctor_check everything-stdio "$EV_TOOLS" mcp-servers/everything -- "$EV" stdio
+  if [[ -n "${URL[ev-http]:-}" ]]; then
+    doctor_check everything-http "$EV_TOOLS" mcp-servers/everything --url "${URL[ev-http]}"
+  fi
+  if [[ -n "${URL[ev-sse]:-}" ]]; then
+    doctor_check everything-sse "$EV_TOOLS" mcp-servers/everything --url "${URL[ev-sse]}" --sse
+  fi
+  doctor_check py-v2-stdio 3 interop-py-v2 -- "$PY2" "$PYSERVER"
+  if [[ -n "${URL[py2-http]:-}" ]]; then doctor_check py-v2-http 3 interop-py-v2 --url "${URL[py2-http]}"; fi
+  doctor_check py-v1-stdio 3 interop-py-v1 -- "$PY1" "$PYSERVER"
+  if [[ -n "${URL[py1-http]:-}" ]]; then doctor_check py-v1-http 3 interop-py-v1 --url "${URL[py1-http]}"; fi
+  doctor_check time-stdio 2 mcp-time -- "$TIME_SERVER" --local-timezone UTC
+  # negative: a wrong path on a live server (Express answers 404 with its HTML error page)
+  if [[ -n "${URL[ev-http]:-}" ]]; then
+    expect "doctor/wrong-path: broken, finding http_not_found, exit 1" 1 \
+      "j['verdict'] == 'broken' and j['layer'] == 'http' and findings.get('http_not_found') == 'error' \
+and [p['name'] for p in j['phases'] if not p['ok']] == ['http'] and j['phases'][-1]['http']['status'] == 404" \
+      "$TETHER" doctor --json --url "${URL[ev-http]%/mcp}/wrong"
+  fi
+}
+
+# ---- section: gateway -----------------------------------------------------------------------------
+# `tether serve` in front of real upstreams, driven by real clients through both fronts.
+# server-everything's tools: these 12 always, plus some of GW_EV_COND depending on the client
+# capabilities the gateway declares upstream (roots, elicitation, sampling, tasks).
+GW_EV_BASE="['echo', 'get-annotated-message', 'get-env', 'get-resource-links', 'get-resource-reference', \
+'get-structured-content', 'get-sum', 'get-tiny-image', 'gzip-file-as-resource', 'toggle-simulated-logging', \
+'toggle-subscriber-updates', 'trigger-long-running-operation']"
+GW_EV_COND="['get-roots-list', 'trigger-elicitation-request', 'trigger-url-elicitation', 'trigger-sampling-request', \
+'simulate-research-query', 'trigger-elicitation-request-async', 'trigger-sampling-request-async']"
+GW_EV_N=""   # everything's tool count as /status reports it (set by section_gateway)
+
+# gw_tools_expr NAMES_EXPR: the Python check of a gateway tool listing (names <server>__<tool>)
+gw_tools_expr() {
+  echo "(lambda n: (lambda by: len(n) == len(set(n)) and set(by) == {'everything', 'py2', 'time'} \
+and by['py2'] == {'add', 'fail', 'slow'} and by['time'] == {'get_current_time', 'convert_time'} \
+and set($GW_EV_BASE) <= by['everything'] <= set($GW_EV_BASE + $GW_EV_COND) and len(by['everything']) == ${GW_EV_N:-0} \
+and all(re.fullmatch('[A-Za-z0-9_-]{1,64}', x) for x in n))\
+({s: {x.split('__', 1)[1] for x in n if x.split('__', 1)[0] == s} for s in {x.split('__', 1)[0] for x in n}}))($1)"
+}
+
+# start_gateway KEY CONFIG SERVERS [ARGS...]: `tether serve --config CONFIG --http 127.0.0.1:0 ARGS`
+# in the background; waits (bounded) for its `serving MCP on http://127.0.0.1:PORT/mcp` line, then
+# for /status to show SERVERS upstreams connected. Sets URL[KEY] (the /mcp URL) on success.
+start_gateway() {
+  local key=$1 cfg=$2 n=$3 log="$W/logs/$1.log" t0 port="" pid
+  shift 3
+  t0=$(now_ns)
+  start_bg "$key" "$log" "$TETHER" serve --config "$cfg" --http 127.0.0.1:0 "$@"
+  pid=${BG_OF[$key]}
+  poll_until 30 gw_listening "$log" "$pid" || true
+  port=$(sed -n 's|^tether: serving MCP on http://127\.0\.0\.1:\([0-9]*\)/mcp .*|\1|p' "$log" | head -n 1)
+  if [[ -z "$port" ]]; then
+    fail "start $key (tether serve --http 127.0.0.1:0)" "$(secs_since "$t0")" \
+      "no 'tether: serving MCP on http://127.0.0.1:PORT/mcp' line on stderr within 30s$(gone "$pid" && echo '; it exited')" "$log"
+    return 1
+  fi
+  if ! poll_until 30 gw_status_ready "http://127.0.0.1:$port/status" "$n"; then
+    { echo "--- GET /status:"; curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$port/status" || true
+      echo; echo "--- log:"; tail -n 20 "$log"; } >"$W/out/$key.start"
+    fail "start $key on 127.0.0.1:$port" "$(secs_since "$t0")" "/status did not show $n upstreams connected within 30s" "$W/out/$key.start"
+    return 1
+  fi
+  URL[$key]="http://127.0.0.1:$port/mcp"
+  pass "start $key on 127.0.0.1:$port ($n upstreams connected)" "$(secs_since "$t0")"
+}
+gw_listening() { grep -q '^tether: serving MCP on ' "$1" || gone "$2"; }
+gw_status_ready() {
+  curl -s --noproxy '*' --max-time 2 "$1" 2>/dev/null | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)["servers"]
+sys.exit(0 if len(s) == int(sys.argv[1]) and all(x["state"] == "connected" for x in s) else 1)' "$2" 2>/dev/null
+}
+
+# stop_gateway_check KEY LABEL: SIGTERM to the gateway (its PID only, not its process group): it must
+# exit within 10 s, and the stdio upstreams it spawned (in its session) must be gone 5 s later
+stop_gateway_check() {
+  local key=$1 pid=${BG_OF[$1]} t0 why="" left="" detail="$W/out/$1.stop" i
+  local name="$2: SIGTERM stops tether serve --http and its stdio upstreams"
+  t0=$(now_ns)
+  left=$(ps -o pid=,args= --sid "$pid" || true)
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! poll_until 10 gone "$pid"; then
+    why="tether serve still running 10s after SIGTERM"
+  elif ! poll_until 5 session_empty "$pid"; then
+    why="tether serve exited, but processes it started are still alive 5s later"
+  fi
+  if [[ -z "$why" ]]; then
+    pass "$name" "$(secs_since "$t0")"
+  else
+    { echo "before SIGTERM, session $pid:"; echo "$left"; echo "still alive:"; ps -o pid=,args= --sid "$pid" || true
+      echo "--- log:"; tail -n 20 "$W/logs/$key.log"; } >"$detail"
+    fail "$name" "$(secs_since "$t0")" "$why" "$detail"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    while read -r i _; do kill -KILL "$i" 2>/dev/null || true; done < <(ps -o pid=,args= --sid "$pid" || true)
+  fi
+  wait "$pid" 2>/dev/null || true
+  # forget it, so the exit trap does not signal a process group id that may be reused by now
+  for i in "${!BG_PIDS[@]}"; do [[ "${BG_PIDS[$i]}" == "$pid" ]] && unset 'BG_PIDS[i]'; done
+  BG_PIDS=("${BG_PIDS[@]}")
+  unset 'BG_OF[$key]'
+}
+session_empty() { ! ps -o pid= --sid "$1" >/dev/null; }
+
+section_gateway() {
+  need_servers py2-http || return 0   # reported as a FAIL by need_servers
+  local cfg="$W/gateway.json" url stdio_front inspector pyc common
+  "$PYTHON" - "$cfg" "$EV" "$TIME_SERVER" "${URL[py2-http]}" <<'EOF'
+import json, sys
+cfg, ev, time_server, py2_http = sys.argv[1:]
+json.dump({"mcpServers": {
+    "everything": {"command": ev, "args": ["stdio"]},
+    "py2": {"type": "http", "url": py2_http},
+    "time": {"command": time_server, "args": ["--local-timezone", "UTC"]},
+}}, open(cfg, "w"), indent=2)
+EOF
+  start_gateway gw "$cfg" 3 || return 0
+  url=${URL[gw]}
+  stdio_front=("$TETHER" serve --config "$cfg")
+
+  # /status: the three upstreams, as the gateway sees them
+  run_cmd curl -s --noproxy '*' --max-time 10 "${url%/mcp}/status"
+  verdict "gateway: GET /status shows everything, py2 (http), time connected" 0 \
+    "servers['everything']['state'] == servers['py2']['state'] == servers['time']['state'] == 'connected' \
+and servers['py2']['transport'] == 'http' and servers['py2']['tools'] == 3 and servers['time']['tools'] == 2 \
+and servers['everything']['tools'] >= 12"
+  GW_EV_N=$("$PYTHON" -c 'import json, sys; print([s["tools"] for s in json.load(open(sys.argv[1]))["servers"] if s["name"] == "everything"][0])' "$OUT" 2>/dev/null || echo 0)
+
+  # MCP Inspector CLI 2.12, HTTP front (URL) then stdio front (the gateway as its command)
+  inspector=(mcp-inspector --cli --format json)
+  for front in http stdio; do
+    local target=() label="gateway/inspector-$front"
+    if [[ $front == http ]]; then target=("$url"); else target=(-- "${stdio_front[@]}"); fi
+    expect "$label: tools/list (everything__*, py2__*, time__*)" 0 \
+      "$(gw_tools_expr tools) and all(t['inputSchema']['type'] == 'object' for t in res['tools'])" \
+      "${inspector[@]}" --method tools/list "${target[@]}"
+    expect "$label: tools/call everything__get-sum (stdio upstream)" 0 \
+      "text == 'The sum of 19 and 23 is 42.' and not res.get('isError')" \
+      "${inspector[@]}" --method tools/call --tool-name everything__get-sum --tool-args-json '{"a":19,"b":23}' "${target[@]}"
+    expect "$label: tools/call py2__add (HTTP upstream)" 0 \
+      "text == '42' and res['structuredContent'] == {'result': 42} and res['isError'] is False" \
+      "${inspector[@]}" --method tools/call --tool-name py2__add --tool-args-json '{"a":20,"b":22}' "${target[@]}"
+    expect "$label: tools/call time__convert_time (stdio upstream)" 0 \
+      "res['structuredContent']['target']['datetime'][11:16] == '21:00' and res['structuredContent']['time_difference'] == '+9.0h'" \
+      "${inspector[@]}" --method tools/call --tool-name time__convert_time \
+      --tool-args-json '{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}' "${target[@]}"
+    if [[ $front == http ]]; then
+      expect "$label: tools/call everything__echo, non-ASCII round trip" 0 \
+        "text == 'Echo: héllo gateway ✓'" \
+        "${inspector[@]}" --method tools/call --tool-name everything__echo --tool-args-json '{"message":"héllo gateway ✓"}' "${target[@]}"
+      expect "$label: tools/call py2__fail -> isError (inspector exit 5)" 5 \
+        "res['isError'] is True and text.startswith('Error executing tool fail') and 'tool_is_error' in err" \
+        "${inspector[@]}" --method tools/call --tool-name py2__fail --tool-args-json '{"message":"x"}' "${target[@]}"
+    else
+      no_strays "$label"
+    fi
+  done
+
+  # The HTTP front's SSE answer, byte level: a call running past 250 ms is answered with SSE, which
+  # (README) starts with a priming event. MCP: "an SSE event consisting of an event ID and an empty
+  # data field"; a block with no `data` field at all is never dispatched by an SSE parser (WHATWG),
+  # so clients never see it and cannot resume from it.
+  expect "gateway/http-front: a slow call (py2__slow 0.5 s) is answered with SSE: priming event (id + empty data field), then the result" 0 \
+    "j['status'] == 200 and j['content_type'].startswith('text/event-stream') and j['headers']['x-accel-buffering'] == 'no' \
+and 'no-cache' in j['headers']['cache-control'] and bool(j['events'][0]['id']) and j['events'][0]['data'] == '' \
+and json.loads(j['events'][-1]['data'])['result']['content'][0]['text'] == 'slept 0.5s'" \
+    "$PYTHON" "$INTEROP_SRC/sse_call.py" "$url" py2__slow '{"seconds":0.5}'
+
+  # Python SDK 2.x client: mode auto (probes server/discover first, falls back to initialize on the
+  # gateway's error) and mode legacy (initialize only), through both fronts
+  pyc=("$PY2" "$INTEROP_SRC/py_client.py")
+  local probe_auto="j['probe']['sent'] is True and j['probe']['outcome'] == 'error' and j['era'] == 'legacy'"
+  local probe_legacy="j['probe'] is None and j['era'] == 'legacy'"
+  common="j['protocol_version'] == '2025-11-25' and j['server_info']['name'] == 'tether' and $(gw_tools_expr "j['tools']")"
+  expect "gateway/python-sdk-http: mode auto (server/discover -> error -> initialize), list, call py2__add" 0 \
+    "$probe_auto and $common and j['call']['content'][0]['text'] == '42' and j['call']['structuredContent'] == {'result': 42} \
+and j['call']['isError'] is False" \
+    "${pyc[@]}" --mode auto --call py2__add '{"a":20,"b":22}' "$url"
+  expect "gateway/python-sdk-http: mode legacy, list, call everything__get-sum" 0 \
+    "$probe_legacy and $common and j['call']['content'][0]['text'] == 'The sum of 19 and 23 is 42.'" \
+    "${pyc[@]}" --mode legacy --call everything__get-sum '{"a":19,"b":23}' "$url"
+  expect "gateway/python-sdk-stdio: mode auto (server/discover -> error -> initialize), list, call time__get_current_time" 0 \
+    "$probe_auto and $common and j['call']['structuredContent']['timezone'] == 'UTC' and j['call']['isError'] is False" \
+    "${pyc[@]}" --mode auto --call time__get_current_time '{"timezone":"UTC"}' -- "${stdio_front[@]}"
+  expect "gateway/python-sdk-stdio: mode legacy, list, call everything__echo" 0 \
+    "$probe_legacy and $common and j['call']['content'][0]['text'] == 'Echo: héllo gateway ✓'" \
+    "${pyc[@]}" --mode legacy --call everything__echo '{"message":"héllo gateway ✓"}' -- "${stdio_front[@]}"
+  no_strays "gateway/python-sdk-stdio"
+
+  # Claude Code 2.1.330: `claude mcp list` health-checks the project's .mcp.json (scratch HOME whose
+  # settings approve project servers; no login needed), the gateway once per front
+  local home="$W/claude/home" proj="$W/claude/project"
+  mkdir -p "$home/.claude" "$proj"
+  echo '{"enableAllProjectMcpServers": true}' >"$home/.claude/settings.json"
+  "$PYTHON" - "$proj/.mcp.json" "$url" "${stdio_front[@]}" <<'EOF'
+import json, sys
+path, url, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+json.dump({"mcpServers": {
+    "gateway-stdio": {"command": cmd[0], "args": cmd[1:]},
+    "gateway-http": {"type": "http", "url": url},
+}}, open(path, "w"), indent=2)
+EOF
+  run_cmd env -C "$proj" HOME="$home" MCP_TIMEOUT=20000 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude mcp list
+  verdict "gateway/claude-code: claude mcp list, stdio entry ✔ Connected" 0 \
+    "any(l.startswith('gateway-stdio: ') and l.endswith('✔ Connected') for l in out.splitlines())"
+  verdict "gateway/claude-code: claude mcp list, \"type\": \"http\" entry ✔ Connected" 0 \
+    "any(l.startswith('gateway-http: $url (HTTP)') and l.endswith('✔ Connected') for l in out.splitlines())"
+  no_strays "gateway/claude-code"
+
+  stop_gateway_check gw gateway/serve-http
+
+  # The conformance suite in SERVER mode, through the gateway: `tether serve --http --no-prefix`
+  # whose only upstream is `tether chaos --conformance` over stdio. The suite's
+  # dns-rebinding-protection scenario needs a `localhost` URL (it sends Host: localhost:PORT).
+  local ccfg="$W/gateway-conformance.json" cdir curl_
+  "$PYTHON" - "$ccfg" "$TETHER" <<'EOF'
+import json, sys
+json.dump({"mcpServers": {"chaos": {"command": sys.argv[2], "args": ["chaos", "--conformance"]}}},
+          open(sys.argv[1], "w"), indent=2)
+EOF
+  start_gateway gw-conformance "$ccfg" 1 --no-prefix --no-request-log || return 0
+  curl_="http://localhost:${URL[gw-conformance]#http://127.0.0.1:}"
+  cdir="$W/conformance-server/active"
+  mkdir -p "$cdir"
+  run_cmd conformance server --url "$curl_" --suite active -o "$cdir"
+  verdict "gateway/conformance: --suite active (30 scenarios, 39 checks)" 0 "passed(39)" "$cdir"
+  cdir="$W/conformance-server/all"
+  mkdir -p "$cdir"
+  # `all` adds the pending json-schema-2020-12 (4 checks) and server-sse-polling. Through a gateway
+  # whose upstream is stdio nothing closes the POST stream mid-call, so that scenario only checks
+  # the priming event and the retry field; the retry field is a SHOULD for a server that closes
+  # the stream, which the gateway does not: its WARNING is accepted. The priming event is not.
+  run_cmd conformance server --url "$curl_" --suite all -o "$cdir"
+  verdict "gateway/conformance: --suite all (32 scenarios, 43 checks; WARNING server-sse-retry-field accepted)" 0 \
+    "passed(43, warnings_ok=('server-sse-retry-field',))" "$cdir"
+
+  # What tools-call-with-progress checks, made deterministic: 100 concurrent calls of
+  # test_tool_with_progress (progress 0, 50, 100, then the result); every call must see all three
+  # before its result, on both fronts. The control (no gateway) shows the upstream sends them all.
+  expect "gateway/progress: control, straight to tether chaos --conformance over stdio (100 concurrent calls)" 0 \
+    "j['bad'] == 0 and not j['stray'] and j['calls'] == 100" \
+    "$PYTHON" "$INTEROP_SRC/progress_check.py" -n 100 -- "$TETHER" chaos --conformance
+  expect "gateway/progress: HTTP front forwards every progress notification before the result (100 concurrent calls)" 0 \
+    "j['bad'] == 0 and not j['stray'] and j['calls'] == 100" \
+    "$PYTHON" "$INTEROP_SRC/progress_check.py" -n 100 "${URL[gw-conformance]}"
+  expect "gateway/progress: stdio front forwards every progress notification before the result (100 concurrent calls)" 0 \
+    "j['bad'] == 0 and not j['stray'] and j['calls'] == 100" \
+    "$PYTHON" "$INTEROP_SRC/progress_check.py" -n 100 -- "$TETHER" serve --config "$ccfg" --no-prefix --no-request-log
+  no_strays "gateway/progress stdio front"
+  stop_gateway_check gw-conformance gateway/serve-conformance
+}
+
 # ---- main -----------------------------------------------------------------------------------------
 for s in "${SECTIONS[@]}"; do
   echo "== $s"
+  section_t0=$(now_ns)
   "section_$s"
+  echo "--   section $s: $(secs_since "$section_t0")"
 done

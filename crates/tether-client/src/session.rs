@@ -236,7 +236,10 @@ pub const MAX_PAGES: usize = 64;
 struct Pending {
     tx: oneshot::Sender<Result<Box<RawValue>, Error>>,
     method: Box<str>,
+    /// Where the caller wants progress notifications.
     progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    /// When the last progress notification arrived (it pushes the idle timer back).
+    last_progress: Option<Instant>,
 }
 
 struct Inner {
@@ -300,7 +303,9 @@ impl Session {
     ) -> Result<Session, Error> {
         let budget = opts.connect_timeout;
         let started = Instant::now();
-        let (events, _) = broadcast::channel(256);
+        // Small on purpose: every idle upstream pays for it; a listener that falls behind only
+        // loses stderr lines and noise reports, which the stderr ring and counters still hold.
+        let (events, _) = broadcast::channel(32);
         let inner = Arc::new_cyclic(|weak_self| Inner {
             name: opts.name.clone(),
             transport: OnceLock::new(),
@@ -541,20 +546,17 @@ impl Session {
         }
         let id = Id::Number(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        let wants_progress = opts.idle.is_some() || opts.progress.is_some();
-        let (ptx, mut prx) = if wants_progress {
-            let (t, r) = mpsc::unbounded_channel();
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
-        let params = build(wants_progress.then_some(&id));
+        // A progress token makes servers report progress, which is what keeps the idle timer
+        // from firing on long but live calls; a channel is only needed when the caller listens.
+        let wants_token = opts.idle.is_some() || opts.progress.is_some();
+        let params = build(wants_token.then_some(&id));
         lock(&self.inner.pending).insert(
             id.clone(),
             Pending {
                 tx,
                 method: method.into(),
-                progress: ptx,
+                progress: opts.progress.clone(),
+                last_progress: None,
             },
         );
         let mut guard = PendingGuard {
@@ -563,7 +565,7 @@ impl Session {
             cancel_on_drop: method != method::INITIALIZE,
         };
         let msg = Message::Request(Request {
-            id,
+            id: id.clone(),
             method: method.to_owned(),
             params,
         });
@@ -581,30 +583,35 @@ impl Session {
         let mut idle_at = opts.idle.map(|d| start + d);
         let mut rx = rx;
         loop {
+            // One timer for both deadlines: the earlier one.
+            let next = match (wall, idle_at) {
+                (Some(w), Some(i)) => Some(w.min(i)),
+                (w, i) => w.or(i),
+            };
             tokio::select! {
                 biased;
                 outcome = &mut rx => {
                     guard.cancel_on_drop = false;
                     return outcome.unwrap_or(Err(Error::Closed));
                 }
-                Some(p) = recv_opt(&mut prx) => {
-                    if let (Some(idle), Some(at)) = (opts.idle, idle_at.as_mut()) {
-                        *at = Instant::now() + idle;
+                _ = sleep_opt(next) => {
+                    let now = Instant::now();
+                    if wall.is_some_and(|w| now >= w) {
+                        let after = wall.map_or(Duration::ZERO, |w| w - start);
+                        return Err(Error::Timeout { method: method.to_owned(), timer: opts.timer, after });
                     }
-                    if let Some(out) = &opts.progress {
-                        let _ = out.send(p);
+                    // The idle deadline passed: unless progress came in meanwhile, give up.
+                    let last = lock(&self.inner.pending).get(&id).and_then(|p| p.last_progress);
+                    match (opts.idle, last) {
+                        (Some(idle), Some(last)) if last + idle > now => idle_at = Some(last + idle),
+                        _ => {
+                            return Err(Error::Timeout {
+                                method: method.to_owned(),
+                                timer: Timer::Idle,
+                                after: opts.idle.unwrap_or_default(),
+                            });
+                        }
                     }
-                }
-                _ = sleep_opt(wall) => {
-                    let after = wall.map_or(Duration::ZERO, |w| w - start);
-                    return Err(Error::Timeout { method: method.to_owned(), timer: opts.timer, after });
-                }
-                _ = sleep_opt(idle_at) => {
-                    return Err(Error::Timeout {
-                        method: method.to_owned(),
-                        timer: Timer::Idle,
-                        after: opts.idle.unwrap_or_default(),
-                    });
                 }
             }
         }
@@ -740,12 +747,6 @@ fn preview(s: &str) -> String {
     tether_proto::ndjson::preview(s.as_bytes())
 }
 
-async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
 
 async fn sleep_opt(at: Option<Instant>) {
     match at {
@@ -886,12 +887,14 @@ impl Inner {
                 let Ok(p) = serde_json::from_str::<ProgressParams>(params.get()) else {
                     return;
                 };
-                let pending = lock(&self.pending);
-                if let Some(tx) = pending
-                    .get(&p.progress_token)
-                    .and_then(|e| e.progress.as_ref())
-                {
-                    let _ = tx.send(p);
+                // Sent from here, while the reader handles this line, so the caller receives
+                // every progress notification before the answer that follows it.
+                let mut pending = lock(&self.pending);
+                if let Some(entry) = pending.get_mut(&p.progress_token) {
+                    entry.last_progress = Some(Instant::now());
+                    if let Some(tx) = &entry.progress {
+                        let _ = tx.send(p);
+                    }
                 }
             }
             method::TOOLS_LIST_CHANGED => self.emit(SessionEvent::ListChanged(ListKind::Tools)),

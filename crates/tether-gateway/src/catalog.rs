@@ -51,9 +51,9 @@ pub struct Catalog {
     pub templates_result: Option<Box<RawValue>>,
     /// Exposed tool name → route, for every server that ever listed the tool (so a call to a
     /// failed server's tool can say why it is unavailable).
-    pub tools: HashMap<String, Route>,
+    pub tools: HashMap<String, Arc<Route>>,
     /// Exposed prompt name → route.
-    pub prompts: HashMap<String, Route>,
+    pub prompts: HashMap<String, Arc<Route>>,
     /// Resource URI → server.
     pub resources: HashMap<String, Arc<str>>,
     /// `(uriTemplate prefix, server)`, for reads of templated resources.
@@ -93,10 +93,10 @@ impl Catalog {
                 let exposed = unique(expose(&status.name, &tool.name, naming), &mut taken);
                 cat.tools.insert(
                     exposed.clone(),
-                    Route {
+                    Arc::new(Route {
                         server: server.clone(),
                         name: tool.name.clone(),
-                    },
+                    }),
                 );
                 if usable {
                     let mut def = tool.clone();
@@ -108,10 +108,10 @@ impl Catalog {
                 let exposed = unique(expose(&status.name, &prompt.name, naming), &mut taken);
                 cat.prompts.insert(
                     exposed.clone(),
-                    Route {
+                    Arc::new(Route {
                         server: server.clone(),
                         name: prompt.name.clone(),
-                    },
+                    }),
                 );
                 if usable {
                     let mut def = prompt.clone();
@@ -314,7 +314,7 @@ mod tests {
             ["git_hub__create_issue", "git_hub__list", "db__query"]
         );
         assert_eq!(
-            cat.tools["git_hub__create_issue"],
+            *cat.tools["git_hub__create_issue"],
             Route {
                 server: "git hub".into(),
                 name: "create.issue".into()

@@ -223,7 +223,7 @@ impl Downstream {
 pub struct Registry {
     clients: Mutex<HashMap<u64, Arc<Downstream>>>,
     /// Per upstream server, the clients calling it now (latest last), with their answer streams.
-    active: Mutex<HashMap<String, Vec<Caller>>>,
+    active: Mutex<HashMap<Arc<str>, Vec<Caller>>>,
 }
 
 /// A client with a call in flight, and the stream its answer goes out on (HTTP SSE).
@@ -265,17 +265,17 @@ impl Registry {
     /// Notes that `client` is calling `server`; the guard undoes it.
     pub fn begin_call(
         self: &Arc<Self>,
-        server: &str,
+        server: &Arc<str>,
         client: u64,
         related: Option<Outlet>,
     ) -> CallGuard {
         lock(&self.active)
-            .entry(server.to_owned())
+            .entry(server.clone())
             .or_default()
             .push((client, related));
         CallGuard {
             registry: self.clone(),
-            server: server.to_owned(),
+            server: server.clone(),
             client,
         }
     }
@@ -306,7 +306,7 @@ impl Registry {
 #[derive(Debug)]
 pub struct CallGuard {
     registry: Arc<Registry>,
-    server: String,
+    server: Arc<str>,
     client: u64,
 }
 
@@ -361,7 +361,7 @@ mod tests {
         );
         reg.add(a.clone());
         reg.add(b.clone());
-        let _g1 = reg.begin_call("s", 1, None);
+        let _g1 = reg.begin_call(&Arc::from("s"), 1, None);
         assert_eq!(
             reg.pick("s", "sampling/createMessage").map(|(d, _)| d.id),
             Some(2)

@@ -204,44 +204,58 @@ impl Gateway {
                 format!("Unknown tool: {}", p.name),
             ));
         };
-        let progress = p.progress_token.clone().map(|token| {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressParams>();
-            let ds = ds.clone();
-            let related = related.clone();
-            tokio::spawn(async move {
-                while let Some(mut progress) = rx.recv().await {
-                    progress.progress_token = token.clone();
-                    let msg = Message::notification(method::PROGRESS, Some(&progress));
-                    ds.send(msg, related.as_ref());
-                }
-            });
-            tx
-        });
+        // Progress is relayed here, in the same task as the answer, so the client always gets
+        // every notification before the result.
+        let (progress_tx, mut progress_rx) = match p.progress_token {
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ProgressParams>();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let relay = |progress: ProgressParams| {
+            if let Some(token) = &p.progress_token {
+                let mut progress = progress;
+                progress.progress_token = token.clone();
+                ds.send(
+                    Message::notification(method::PROGRESS, Some(&progress)),
+                    related.as_ref(),
+                );
+            }
+        };
         let _active = self
             .inner
             .registry
-            .begin_call(&route.server, ds.id, related);
+            .begin_call(&route.server, ds.id, related.clone());
         let wait = self
             .inner
             .manager
             .timeouts(&route.server)
             .map(|t| t.tool_wall);
         let started = Instant::now();
-        let result = self
-            .inner
-            .manager
-            .call_tool_raw(
-                &route.server,
-                &route.name,
-                Some(&p.arguments),
-                p.meta.as_deref(),
-                CallOptions {
-                    timeout: None,
-                    wait_ready: wait,
-                    progress,
-                },
-            )
-            .await;
+        let call = self.inner.manager.call_tool_raw(
+            &route.server,
+            &route.name,
+            Some(&p.arguments),
+            p.meta.as_deref(),
+            CallOptions {
+                timeout: None,
+                wait_ready: wait,
+                progress: progress_tx,
+            },
+        );
+        tokio::pin!(call);
+        let result = loop {
+            tokio::select! {
+                result = &mut call => break result,
+                Some(progress) = recv(&mut progress_rx) => relay(progress),
+            }
+        };
+        if let Some(rx) = progress_rx.as_mut() {
+            while let Ok(progress) = rx.try_recv() {
+                relay(progress);
+            }
+        }
         let elapsed = started.elapsed();
         let class = result.as_ref().err().map(|e| e.class().as_str());
         self.inner
@@ -323,7 +337,7 @@ impl Gateway {
                 if let Some(Value::Object(r)) = p.get_mut("ref") {
                     r.insert("name".into(), Value::String(route.name.clone()));
                 }
-                route.server
+                route.server.clone()
             }
             Some("ref/resource") => {
                 let uri = reference.get("uri").and_then(Value::as_str).unwrap_or("");
@@ -436,4 +450,11 @@ fn log_call(
         class = class.map(ErrorClass::as_str),
         "request"
     );
+}
+
+async fn recv<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -55,11 +55,8 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
     let watcher = tokio::spawn(watch_config(gw.clone(), cli.config.clone(), loaded));
     let result = match http {
         None => {
-            let front = tether_gateway::front::stdio::serve(
-                gw.clone(),
-                tokio::io::stdin(),
-                tokio::io::stdout(),
-            );
+            let (input, output) = tether_gateway::front::stdio::process_io();
+            let front = tether_gateway::front::stdio::serve(gw.clone(), input, output);
             tokio::select! {
                 served = front => served.map_err(|e| Failure::failed(format!("stdio front failed: {e}"))),
                 () = shutdown_signal() => Ok(()),

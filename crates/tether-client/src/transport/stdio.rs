@@ -269,7 +269,8 @@ async fn read_stdout(
     eof: oneshot::Sender<()>,
 ) {
     let mut decoder = NdjsonDecoder::default();
-    let mut buf = vec![0u8; 64 * 1024];
+    // Large messages just take several reads; a big buffer per idle server would not pay off.
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match stdout.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -299,7 +300,7 @@ async fn read_stderr(
     ring: Arc<Mutex<StderrRing>>,
     sink: Weak<dyn Sink>,
 ) {
-    let mut buf = vec![0u8; 8 * 1024];
+    let mut buf = vec![0u8; 4 * 1024];
     let mut line = Vec::new();
     loop {
         let n = match stderr.read(&mut buf).await {

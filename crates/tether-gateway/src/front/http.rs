@@ -16,7 +16,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
@@ -342,19 +341,20 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Body) -> Respons
 }
 
 /// A tool call: JSON when it is quick and quiet, SSE once it runs long or has things to say.
+/// The call is polled right here (no task) until it needs a stream; only then is it spawned.
 async fn call(gw: Gateway, ds: Arc<Downstream>, req: tether_proto::Request) -> Response {
     let id = req.id.clone();
     let cancelled = ds.track(id.clone());
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let (task_ds, task_gw) = (ds.clone(), gw.clone());
-    let mut task = tokio::spawn(async move {
+    let (call_ds, call_gw) = (ds.clone(), gw.clone());
+    let mut running = Box::pin(async move {
         tokio::select! {
-            reply = task_gw.handle_request(&task_ds, req, Some(tx)) => Some(reply),
+            reply = call_gw.handle_request(&call_ds, req, Some(tx)) => Some(reply),
             _ = cancelled.cancelled() => None,
         }
     });
     let early = tokio::select! {
-        done = &mut task => Early::Done(done.ok().flatten()),
+        done = &mut running => Early::Done(done),
         first = rx.recv() => Early::Related(first),
         _ = tokio::time::sleep(SSE_AFTER) => Early::Slow,
     };
@@ -371,10 +371,14 @@ async fn call(gw: Gateway, ds: Arc<Downstream>, req: tether_proto::Request) -> R
             return rpc_error(StatusCode::OK, Some(id), -32800, "request cancelled");
         }
         Early::Related(first) => {
+            let task = tokio::spawn(running);
             let firsts = first.into_iter().collect();
             return sse_answer(firsts, rx, Some((task, ds, id)), None);
         }
-        Early::Slow => return sse_answer(Vec::new(), rx, Some((task, ds, id)), None),
+        Early::Slow => {
+            let task = tokio::spawn(running);
+            return sse_answer(Vec::new(), rx, Some((task, ds, id)), None);
+        }
     };
     json_response(&reply, None)
 }
@@ -426,24 +430,32 @@ fn sse_answer(
     sse(out_rx)
 }
 
-/// Turns a channel of messages into an SSE response with the proxy-friendly headers.
+/// Turns a channel of messages into an SSE response with the proxy-friendly headers: a priming
+/// event (an id and empty data, so a client can resume from it), one `message` event per
+/// message, and a keep-alive comment every 15 s.
 fn sse(rx: mpsc::UnboundedReceiver<Message>) -> Response {
-    let stream_id = rand_u128() as u32;
-    let priming = futures_util::stream::once(async move {
-        Ok::<Event, Infallible>(Event::default().id(format!("{stream_id:08x}-0")).data(""))
-    });
-    let messages = futures_util::stream::unfold((rx, 1u64), move |(mut rx, n)| async move {
-        let msg = rx.recv().await?;
-        let data = String::from_utf8(msg.to_bytes()).unwrap_or_default();
-        let ev = Event::default()
-            .event("message")
-            .id(format!("{stream_id:08x}-{n}"))
-            .data(data);
-        Some((Ok::<Event, Infallible>(ev), (rx, n + 1)))
-    });
-    let body = Sse::new(priming.chain(messages)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
-    let mut resp = body.into_response();
+    let stream_id = format!("{:08x}", rand_u128() as u32);
+    let priming = Bytes::from(format!("id: {stream_id}-0\ndata: \n\n"));
+    let first_tick = tokio::time::Instant::now() + KEEP_ALIVE;
+    let ticks = tokio::time::interval_at(first_tick, KEEP_ALIVE);
+    let events = futures_util::stream::unfold(
+        (rx, 1u64, ticks, stream_id),
+        |(mut rx, n, mut ticks, stream_id)| async move {
+            let chunk = tokio::select! {
+                msg = rx.recv() => {
+                    let data = String::from_utf8(msg?.to_bytes()).unwrap_or_default();
+                    let id = format!("{stream_id}-{n}");
+                    Bytes::from(tether_proto::sse::encode_event(Some(&id), Some("message"), &data))
+                }
+                _ = ticks.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            Some((Ok::<Bytes, Infallible>(chunk), (rx, n + 1, ticks, stream_id)))
+        },
+    );
+    let body = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(priming) }).chain(events);
+    let mut resp = Body::from_stream(body).into_response();
     let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp

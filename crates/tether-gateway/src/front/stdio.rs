@@ -92,3 +92,29 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, mut rx: mpsc::UnboundedRe
         batch.clear();
     }
 }
+
+/// Reads the process's stdin.
+pub type Input = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// Writes the process's stdout.
+pub type Output = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// The process's stdin and stdout, as non-blocking pipes when they are pipes (which is what hosts
+/// give a server they spawn). Tokio's own stdin/stdout go through a helper thread, which costs a
+/// cross-thread wake-up for every read and write; terminals and files still take that path.
+pub fn process_io() -> (Input, Output) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let fifo =
+        |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().ok().map(std::fs::File::from);
+    let input: Input =
+        match fifo(std::io::stdin().as_fd()).and_then(|f| pipe::Receiver::from_file(f).ok()) {
+            Some(r) => Box::new(r),
+            None => Box::new(tokio::io::stdin()),
+        };
+    let output: Output =
+        match fifo(std::io::stdout().as_fd()).and_then(|f| pipe::Sender::from_file(f).ok()) {
+            Some(w) => Box::new(w),
+            None => Box::new(tokio::io::stdout()),
+        };
+    (input, output)
+}
