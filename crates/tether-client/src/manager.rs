@@ -91,6 +91,8 @@ pub struct CallOptions {
     pub wait_ready: Option<Duration>,
     /// Receives progress notifications.
     pub progress: Option<mpsc::UnboundedSender<tether_proto::mcp::ProgressParams>>,
+    /// Filled with the id the call went out under upstream (for request logs).
+    pub sent_id: Option<Arc<std::sync::OnceLock<tether_proto::Id>>>,
 }
 
 enum Command {
@@ -370,6 +372,7 @@ impl Manager {
             timer: Timer::WallClock,
             idle: Some(timeouts.tool_idle),
             progress: call.progress,
+            sent_id: call.sent_id,
         };
         let result = session.call_tool_raw(tool, arguments, meta, opts).await;
         if let Err(Error::Timeout { .. }) = &result {

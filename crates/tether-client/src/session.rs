@@ -137,6 +137,8 @@ pub struct RequestOptions {
     pub idle: Option<Duration>,
     /// Receives the request's progress notifications.
     pub progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    /// Filled with the id the request went out under (for request logs).
+    pub sent_id: Option<Arc<OnceLock<Id>>>,
 }
 
 impl RequestOptions {
@@ -148,6 +150,7 @@ impl RequestOptions {
             timer: Timer::Request,
             idle: None,
             progress: None,
+            sent_id: None,
         }
     }
 
@@ -159,6 +162,7 @@ impl RequestOptions {
             timer,
             idle: None,
             progress: None,
+            sent_id: None,
         }
     }
 }
@@ -564,6 +568,9 @@ impl Session {
             id: id.clone(),
             cancel_on_drop: method != method::INITIALIZE,
         };
+        if let Some(slot) = &opts.sent_id {
+            let _ = slot.set(id.clone());
+        }
         let msg = Message::Request(Request {
             id: id.clone(),
             method: method.to_owned(),
@@ -746,7 +753,6 @@ fn lost(method: &str, outcome_unknown: bool, cause: Error) -> Error {
 fn preview(s: &str) -> String {
     tether_proto::ndjson::preview(s.as_bytes())
 }
-
 
 async fn sleep_opt(at: Option<Instant>) {
     match at {

@@ -365,7 +365,7 @@ impl ServerStatus {
 pub enum Glyphs {
     /// ✔ ! … ✘ ⊘
     Unicode,
-    /// [ok] [!] [..] [x] [-]
+    /// `[ok] [!] [..] [x] [-]`
     Ascii,
 }
 

@@ -232,6 +232,11 @@ impl Gateway {
             .manager
             .timeouts(&route.server)
             .map(|t| t.tool_wall);
+        let sent_id = self
+            .inner
+            .opts
+            .request_log
+            .then(|| Arc::new(std::sync::OnceLock::new()));
         let started = Instant::now();
         let call = self.inner.manager.call_tool_raw(
             &route.server,
@@ -242,6 +247,7 @@ impl Gateway {
                 timeout: None,
                 wait_ready: wait,
                 progress: progress_tx,
+                sent_id: sent_id.clone(),
             },
         );
         tokio::pin!(call);
@@ -265,6 +271,7 @@ impl Gateway {
             log_call(
                 ds.id,
                 request_id,
+                sent_id.as_ref().and_then(|s| s.get()),
                 &route.server,
                 &route.name,
                 elapsed,
@@ -426,6 +433,7 @@ fn tool_error(server: &str, e: &Error, redact: &dyn Fn(&str) -> String) -> Box<R
 fn log_call(
     client: u64,
     id: &Id,
+    upstream_id: Option<&Id>,
     server: &str,
     tool: &str,
     elapsed: Duration,
@@ -445,6 +453,7 @@ fn log_call(
         tool,
         client,
         downstream_id = %id,
+        upstream_id = upstream_id.map(|u| u.to_string()),
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         outcome,
         class = class.map(ErrorClass::as_str),

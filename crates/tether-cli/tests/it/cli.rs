@@ -381,3 +381,47 @@ async fn usage_errors_exit_2() {
     let r = run(&["call", "--timeout", "-1", "x", "y"], &dir).await;
     assert_eq!(r.code, 2);
 }
+
+#[tokio::test]
+async fn the_cli_copes_with_misbehaving_servers() {
+    let dir = scratch("misbehaving");
+    // Logs on stdout, no "jsonrpc", and a tool call rejected without `arguments`: over stdio.
+    for fault in ["stdout-noise:5", "missing-jsonrpc", "require-arguments"] {
+        let r = run(
+            &["call", "pid", "--", tether(), "chaos", "--fault", fault],
+            &dir,
+        )
+        .await;
+        assert_eq!(r.code, 0, "{fault}: {}", r.stderr);
+        assert!(
+            r.stdout.trim().parse::<u32>().is_ok(),
+            "{fault}: {}",
+            r.stdout
+        );
+    }
+    // An HTTP server that forgets sessions, and one that answers with SSE.
+    for faults in [
+        &["session-expire:2"][..],
+        &["sse"][..],
+        &["session-expire:2", "session-400"][..],
+    ] {
+        let server = HttpChaos::start(faults).await;
+        let r = run(
+            &[
+                "call",
+                "--url",
+                server.url.as_str(),
+                "echo",
+                r#"{"text":"still fine"}"#,
+            ],
+            &dir,
+        )
+        .await;
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, "still fine\n"),
+            "{faults:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -231,6 +231,7 @@ async fn progress_resets_the_idle_timer_under_a_hard_cap() {
         timer: Timer::WallClock,
         idle: Some(Duration::from_millis(500)),
         progress: Some(tx),
+        sent_id: None,
     };
     s.call_tool("sleep", Some(json!({"ms": 1200})), opts)
         .await
@@ -243,6 +244,7 @@ async fn progress_resets_the_idle_timer_under_a_hard_cap() {
         timer: Timer::WallClock,
         idle: Some(Duration::from_millis(500)),
         progress: None,
+        sent_id: None,
     };
     let err = s
         .call_tool("sleep", Some(json!({"ms": 5000})), capped)
@@ -269,6 +271,7 @@ async fn idle_timer_fires_without_progress() {
         timer: Timer::WallClock,
         idle: Some(Duration::from_millis(300)),
         progress: None,
+        sent_id: None,
     };
     let err = s
         .call_tool("echo", Some(json!({"text": "x"})), opts)

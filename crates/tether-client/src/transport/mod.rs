@@ -1,6 +1,6 @@
 //! Transports move JSON-RPC messages; sessions give them meaning.
 //!
-//! A transport reports everything it receives to a [`Sink`] (the session) through a weak
+//! A transport reports everything it receives to a `Sink` (the session) through a weak
 //! reference, so dropping the session tears the transport down: the stdio child is killed,
 //! HTTP streams are cancelled.
 

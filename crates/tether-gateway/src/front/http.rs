@@ -449,13 +449,20 @@ fn sse(rx: mpsc::UnboundedReceiver<Message>) -> Response {
                 }
                 _ = ticks.tick() => Bytes::from_static(b": keep-alive\n\n"),
             };
-            Some((Ok::<Bytes, Infallible>(chunk), (rx, n + 1, ticks, stream_id)))
+            Some((
+                Ok::<Bytes, Infallible>(chunk),
+                (rx, n + 1, ticks, stream_id),
+            ))
         },
     );
-    let body = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(priming) }).chain(events);
+    let body =
+        futures_util::stream::once(async move { Ok::<Bytes, Infallible>(priming) }).chain(events);
     let mut resp = Body::from_stream(body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
