@@ -170,7 +170,7 @@ impl Manager {
         specs: Vec<ServerSpec>,
         opts: ManagerOptions,
     ) -> (Manager, broadcast::Receiver<ManagerEvent>) {
-        let (events, first_rx) = broadcast::channel(4096);
+        let (events, first_rx) = broadcast::channel(1024);
         let ctx = Context {
             stdio_permits: Arc::new(Semaphore::new(opts.stdio_concurrency.max(1))),
             remote_permits: Arc::new(Semaphore::new(opts.remote_concurrency.max(1))),

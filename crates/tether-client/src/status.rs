@@ -425,13 +425,10 @@ mod tests {
 
     #[test]
     fn status_texts_follow_the_contract() {
-        let tool = Tool {
-            name: "q".into(),
-            description: None,
-            input_schema: serde_json::json!({"type":"object"}),
-            output_schema: None,
-            extra: Default::default(),
-        };
+        let tool = Tool::from_raw(tether_proto::jsonrpc::to_raw(
+            &serde_json::json!({"name": "q", "inputSchema": {"type": "object"}}),
+        ))
+        .unwrap();
         let mut s = status(State::Connected);
         s.tools = vec![tool.clone(), tool.clone(), tool];
         s.tools_capability = true;

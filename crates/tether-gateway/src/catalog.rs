@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use tether_client::status::ServerStatus;
 use tether_config::ToolFilter;
 use tether_proto::jsonrpc;
-use tether_proto::mcp::{Prompt, Resource, ResourceTemplate, Tool};
+use tether_proto::mcp::{Prompt, Resource, ResourceTemplate};
 
 /// Longest exposed name.
 pub const MAX_NAME: usize = 64;
@@ -99,9 +99,7 @@ impl Catalog {
                     }),
                 );
                 if usable {
-                    let mut def = tool.clone();
-                    def.name = exposed;
-                    listed_tools.push(def);
+                    listed_tools.push(tool.renamed(&exposed));
                 }
             }
             for prompt in &status.prompts {
@@ -175,7 +173,7 @@ impl Catalog {
 
 #[derive(serde::Serialize)]
 struct ToolsResult<'a> {
-    tools: &'a [Tool],
+    tools: &'a [Box<RawValue>],
 }
 
 #[derive(serde::Serialize)]
@@ -274,14 +272,9 @@ mod tests {
     use tether_client::status::State;
     use tether_client::timeouts::Timeouts;
 
-    fn tool(name: &str) -> Tool {
-        Tool {
-            name: name.into(),
-            description: None,
-            input_schema: serde_json::json!({"type": "object"}),
-            output_schema: None,
-            extra: Default::default(),
-        }
+    fn tool(name: &str) -> tether_proto::mcp::Tool {
+        let raw = serde_json::json!({"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}});
+        tether_proto::mcp::Tool::from_raw(tether_proto::jsonrpc::to_raw(&raw)).unwrap()
     }
 
     fn server(name: &str, tools: &[&str], state: State) -> ServerStatus {

@@ -360,37 +360,47 @@ pub struct ReloadSummary {
     pub restarted: Vec<String>,
 }
 
-/// Keeps the catalog current and tells clients: rebuilds on every catalog-relevant event,
-/// debounces `list_changed`, forwards upstream notifications, keeps stderr tails.
+/// Keeps the catalog current and tells clients: rebuilds after catalog-relevant events
+/// (coalesced: a burst of events, say a hundred servers starting, costs one rebuild), debounces
+/// `list_changed`, forwards upstream notifications, keeps stderr tails.
 async fn maintain(
     weak: std::sync::Weak<Inner>,
     mut events: tokio::sync::broadcast::Receiver<tether_client::ManagerEvent>,
 ) {
+    const COALESCE: Duration = Duration::from_millis(20);
+    let mut rebuild_at: Option<tokio::time::Instant> = None;
     let mut pending: Option<(tokio::time::Instant, (bool, bool, bool))> = None;
     loop {
-        let deadline = pending.map(|(at, _)| at);
-        let event = tokio::select! {
-            ev = events.recv() => Some(ev),
-            _ = sleep_opt(deadline) => None,
+        enum Wake {
+            Event(Result<tether_client::ManagerEvent, tokio::sync::broadcast::error::RecvError>),
+            Rebuild,
+            Announce,
+        }
+        let wake = tokio::select! {
+            ev = events.recv() => Wake::Event(ev),
+            _ = sleep_opt(rebuild_at) => Wake::Rebuild,
+            _ = sleep_opt(pending.map(|(at, _)| at)) => Wake::Announce,
         };
         let Some(inner) = weak.upgrade() else { return };
         let gw = Gateway { inner };
-        match event {
-            None => {
+        let mut schedule = || {
+            rebuild_at.get_or_insert_with(|| tokio::time::Instant::now() + COALESCE);
+        };
+        match wake {
+            Wake::Rebuild => {
+                rebuild_at = None;
+                let changed = gw.rebuild_catalog();
+                pending = merge(pending, changed, gw.inner.opts.list_changed_debounce);
+            }
+            Wake::Announce => {
                 if let Some((_, changed)) = pending.take() {
                     gw.announce(changed);
                 }
             }
-            Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
-            Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                let changed = gw.rebuild_catalog();
-                pending = merge(pending, changed, gw.inner.opts.list_changed_debounce);
-            }
-            Some(Ok(ev)) => match ev.kind {
-                EventKind::CatalogChanged | EventKind::State { .. } => {
-                    let changed = gw.rebuild_catalog();
-                    pending = merge(pending, changed, gw.inner.opts.list_changed_debounce);
-                }
+            Wake::Event(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+            Wake::Event(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => schedule(),
+            Wake::Event(Ok(ev)) => match ev.kind {
+                EventKind::CatalogChanged | EventKind::State { .. } => schedule(),
                 EventKind::Stderr(line) => {
                     let mut map = lock(&gw.inner.stderr);
                     let tail = map.entry(ev.server.to_string()).or_default();

@@ -130,23 +130,132 @@ impl ServerCapabilities {
     }
 }
 
-/// A tool definition.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+/// A tool definition: its name and description, and the whole definition as the server sent it.
+///
+/// Kept as raw JSON rather than a tree of values: a gateway holds every upstream's tools, and
+/// forwards them as they are (renamed), so parsing schemas would only cost memory.
+#[derive(Clone, Debug)]
 pub struct Tool {
     /// Unique name within its server.
     pub name: String,
     /// Description for the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments (an object schema).
-    pub input_schema: Value,
-    /// JSON Schema of `structuredContent`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_schema: Option<Value>,
-    /// Everything else (`title`, `annotations`, `icons`, `_meta`, ...), forwarded untouched.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    raw: Box<RawValue>,
+}
+
+impl PartialEq for Tool {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get()
+    }
+}
+
+impl Tool {
+    /// Reads a tool definition; the error says what makes it unusable.
+    pub fn from_raw(raw: Box<RawValue>) -> Result<Tool, String> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            name: String,
+            #[serde(default)]
+            description: Option<String>,
+            #[serde(rename = "inputSchema", borrow)]
+            input_schema: &'a RawValue,
+        }
+        let head: Head<'_> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+        if head.name.is_empty() {
+            return Err("empty name".to_owned());
+        }
+        if !head.input_schema.get().trim_start().starts_with('{') {
+            return Err("`inputSchema` is not an object".to_owned());
+        }
+        Ok(Tool {
+            name: head.name,
+            description: head.description,
+            raw,
+        })
+    }
+
+    /// The definition exactly as the server sent it.
+    pub fn raw(&self) -> &RawValue {
+        &self.raw
+    }
+
+    /// The `inputSchema` (parsed on demand).
+    pub fn input_schema(&self) -> Value {
+        self.member("inputSchema").unwrap_or(Value::Null)
+    }
+
+    /// The `outputSchema`, if any (parsed on demand).
+    pub fn output_schema(&self) -> Option<Value> {
+        self.member("outputSchema")
+    }
+
+    fn member(&self, key: &str) -> Option<Value> {
+        let map: std::collections::HashMap<&str, &RawValue> =
+            serde_json::from_str(self.raw.get()).ok()?;
+        serde_json::from_str(map.get(key)?.get()).ok()
+    }
+
+    /// The definition under another name (everything else untouched, member order kept).
+    pub fn renamed(&self, name: &str) -> Box<RawValue> {
+        let Ok(Members(members)) = serde_json::from_str::<Members<'_>>(self.raw.get()) else {
+            return self.raw.clone();
+        };
+        let mut out = String::with_capacity(self.raw.get().len() + name.len());
+        out.push('{');
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key).unwrap_or_default());
+            out.push(':');
+            if key == "name" {
+                out.push_str(&serde_json::to_string(name).unwrap_or_default());
+            } else {
+                out.push_str(value.get());
+            }
+        }
+        out.push('}');
+        RawValue::from_string(out).unwrap_or_else(|_| self.raw.clone())
+    }
+}
+
+/// The members of a JSON object in their order, values left raw.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Serialize for Tool {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Tool::from_raw(raw).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A prompt definition.
@@ -208,15 +317,6 @@ pub trait ListItem: Sized + for<'de> Deserialize<'de> {
 
 impl ListItem for Tool {
     const KEY: &'static str = "tools";
-    fn check(&self) -> Result<(), String> {
-        if self.name.is_empty() {
-            return Err("empty name".to_owned());
-        }
-        if !self.input_schema.is_object() {
-            return Err("`inputSchema` is not an object".to_owned());
-        }
-        Ok(())
-    }
 }
 
 impl ListItem for Prompt {
@@ -438,7 +538,15 @@ mod tests {
                 (3, Some("str_schema".to_owned()))
             ]
         );
-        assert!(page.items[1].extra.contains_key("annotations"));
+        assert!(
+            page.items[1].raw().get().contains("readOnlyHint"),
+            "unknown members are kept"
+        );
+        let renamed = page.items[1].renamed("srv__also_ok");
+        assert_eq!(
+            renamed.get(),
+            r#"{"name":"srv__also_ok","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}}"#
+        );
     }
 
     #[test]

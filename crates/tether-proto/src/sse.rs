@@ -87,6 +87,17 @@ impl SseDecoder {
         self.retry
     }
 
+    /// Gives back a large buffer once everything in it was consumed: a server that once sent a
+    /// big message should not keep that much memory while idle.
+    fn release_if_idle(&mut self) {
+        const KEEP: usize = 16 * 1024;
+        if self.start == self.buf.len() && self.buf.capacity() > 4 * KEEP {
+            self.buf = Vec::with_capacity(KEEP);
+            self.start = 0;
+            self.scanned = 0;
+        }
+    }
+
     /// Bytes currently buffered (bounded by the cap plus one pushed chunk).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start + self.data.len()
@@ -94,6 +105,7 @@ impl SseDecoder {
 
     /// Appends bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.release_if_idle();
         if bytes.is_empty() {
             return;
         }

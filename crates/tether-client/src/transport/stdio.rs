@@ -234,7 +234,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<WriterCmd>) {
-    let mut batch = Vec::with_capacity(8 * 1024);
+    // Grows with use; an idle server should not hold a big buffer.
+    let mut batch = Vec::new();
     while let Some(cmd) = rx.recv().await {
         let mut close = false;
         match cmd {
@@ -255,6 +256,9 @@ async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Write
                 return;
             }
             batch.clear();
+            if batch.capacity() > 256 * 1024 {
+                batch.shrink_to(16 * 1024);
+            }
         }
         if close {
             let _ = stdin.shutdown().await;
@@ -269,14 +273,18 @@ async fn read_stdout(
     eof: oneshot::Sender<()>,
 ) {
     let mut decoder = NdjsonDecoder::default();
-    // Large messages just take several reads; a big buffer per idle server would not pay off.
-    let mut buf = vec![0u8; 16 * 1024];
+    // Small while the server is quiet (every idle server pays for it), doubled whenever a read
+    // fills it, so a busy or chatty server is read in large chunks.
+    let mut buf = vec![0u8; 4 * 1024];
     loop {
         let n = match stdout.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         decoder.push(&buf[..n]);
+        if n == buf.len() && buf.len() < 256 * 1024 {
+            buf.resize(buf.len() * 2, 0);
+        }
         let Some(sink) = sink.upgrade() else { return };
         while let Some(frame) = decoder.next_frame() {
             deliver(&*sink, frame);
