@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// Do not log each forwarded call on stderr.
     #[arg(long)]
     pub no_request_log: bool,
+    /// Forget an HTTP session after this many seconds without a request or an open stream.
+    #[arg(long, value_name = "S", default_value_t = 3600.0)]
+    pub session_idle: f64,
 }
 
 /// `tether list`.

@@ -111,6 +111,11 @@ impl Downstream {
         self.initialized.load(Ordering::Acquire)
     }
 
+    /// True while a stream to the client is open (stdio, or an HTTP GET stream).
+    pub fn has_open_stream(&self) -> bool {
+        lock(&self.general).as_ref().is_some_and(|g| !g.is_closed())
+    }
+
     /// Replaces where unrelated messages go (a new HTTP GET stream).
     pub fn set_general(&self, outlet: Option<Outlet>) {
         *lock(&self.general) = outlet;

@@ -110,6 +110,7 @@ fn http_setup(addr: &str, args: &ServeArgs) -> Result<(SocketAddr, HttpOptions),
             allowed_origins: args.allow_origins.clone(),
             max_body: args.max_body,
             check_host: loopback,
+            session_idle: super::seconds(args.session_idle, "--session-idle")?,
         },
     ))
 }

@@ -808,3 +808,42 @@ async fn no_prefix_needs_exactly_one_server() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn idle_http_sessions_are_forgotten_and_clients_told_404() {
+    let dir = scratch("idle");
+    let config = write_config(&dir, json!({ "up": chaos("up", &[]) }));
+    let mut h = Front::http(&config, &["--session-idle", "1"]).await;
+    h.initialize(json!({})).await;
+    let Front::Http {
+        base,
+        session,
+        client,
+        ..
+    } = &h
+    else {
+        unreachable!()
+    };
+    let sid = session.clone().expect("session");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let resp = client
+            .post(format!("{base}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &sid)
+            .body(r#"{"jsonrpc":"2.0","method":"notifications/ping-ish"}"#)
+            .send()
+            .await
+            .expect("post");
+        if resp.status() == 404 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle session was never forgotten"
+        );
+        // Each request keeps the session alive, so wait well past the idle limit between them.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+}

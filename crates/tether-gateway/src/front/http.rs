@@ -46,6 +46,9 @@ pub struct HttpOptions {
     pub max_body: usize,
     /// Check `Host` against localhost names (DNS rebinding); on when bound to loopback.
     pub check_host: bool,
+    /// A session with no request and no open stream for this long is forgotten (its client
+    /// gets 404 and re-initializes, as the specification says).
+    pub session_idle: Duration,
 }
 
 impl Default for HttpOptions {
@@ -55,6 +58,7 @@ impl Default for HttpOptions {
             allowed_origins: Vec::new(),
             max_body: 16 * 1024 * 1024,
             check_host: true,
+            session_idle: Duration::from_secs(3600),
         }
     }
 }
@@ -62,7 +66,12 @@ impl Default for HttpOptions {
 struct AppState {
     gw: Gateway,
     opts: HttpOptions,
-    sessions: Mutex<HashMap<String, u64>>,
+    sessions: Mutex<HashMap<String, SessionEntry>>,
+}
+
+struct SessionEntry {
+    client: u64,
+    last_seen: tokio::time::Instant,
 }
 
 type App = Arc<AppState>;
@@ -78,7 +87,8 @@ pub async fn serve(
     opts: HttpOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(gw, opts);
+    let (app, state) = app(gw, opts);
+    tokio::spawn(expire_sessions(Arc::downgrade(&state)));
     use axum::serve::ListenerExt;
     // Small JSON-RPC messages must not wait for Nagle's algorithm (44 ms per call otherwise).
     let listener = listener.tap_io(|tcp| {
@@ -94,17 +104,52 @@ pub async fn serve(
 
 /// The routes, for embedding and tests.
 pub fn router(gw: Gateway, opts: HttpOptions) -> Router {
+    app(gw, opts).0
+}
+
+fn app(gw: Gateway, opts: HttpOptions) -> (Router, App) {
     let state = Arc::new(AppState {
         gw,
         opts,
         sessions: Mutex::new(HashMap::new()),
     });
-    Router::new()
+    let router = Router::new()
         .route("/mcp", get(get_stream).post(post).delete(delete))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/", get(dashboard))
-        .with_state(state)
+        .with_state(state.clone());
+    (router, state)
+}
+
+/// Forgets sessions idle for longer than `session_idle`, so clients that never send DELETE do
+/// not make the gateway grow forever.
+async fn expire_sessions(state: std::sync::Weak<AppState>) {
+    loop {
+        let every = match state.upgrade() {
+            Some(s) => (s.opts.session_idle / 4).max(Duration::from_secs(1)),
+            None => return,
+        };
+        tokio::time::sleep(every).await;
+        let Some(app) = state.upgrade() else { return };
+        let now = tokio::time::Instant::now();
+        let idle = app.opts.session_idle;
+        let expired: Vec<(String, u64)> = lock(&app.sessions)
+            .iter()
+            .filter(|(_, e)| now.duration_since(e.last_seen) > idle)
+            .filter(|(_, e)| {
+                !app.gw
+                    .client(e.client)
+                    .is_some_and(|ds| ds.has_open_stream())
+            })
+            .map(|(sid, e)| (sid.clone(), e.client))
+            .collect();
+        for (sid, client) in expired {
+            lock(&app.sessions).remove(&sid);
+            app.gw.disconnect_client(client);
+            tracing::debug!(client, "idle HTTP session expired");
+        }
+    }
 }
 
 fn rpc_error(status: StatusCode, id: Option<Id>, code: i64, message: &str) -> Response {
@@ -186,7 +231,10 @@ impl AppState {
                 "Bad Request: Mcp-Session-Id header is required",
             )));
         };
-        let id = lock(&self.sessions).get(sid).copied();
+        let id = lock(&self.sessions).get_mut(sid).map(|e| {
+            e.last_seen = tokio::time::Instant::now();
+            e.client
+        });
         match id.and_then(|id| self.gw.client(id)) {
             Some(ds) => Ok(ds),
             None => Err(Box::new(rpc_error(
@@ -287,7 +335,13 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Body) -> Respons
     if decoded.message.method() == Some(method::INITIALIZE) {
         let ds = gw.connect_client(None);
         let sid = new_session_id();
-        lock(&app.sessions).insert(sid.clone(), ds.id);
+        lock(&app.sessions).insert(
+            sid.clone(),
+            SessionEntry {
+                client: ds.id,
+                last_seen: tokio::time::Instant::now(),
+            },
+        );
         let reply = gw.handle(&ds, decoded, None).await;
         return match reply {
             Some(msg) => json_response(&msg, Some(&sid)),
@@ -502,9 +556,10 @@ async fn delete(State(app): State<App>, headers: HeaderMap) -> Response {
             "Bad Request: Mcp-Session-Id header is required",
         );
     };
-    match lock(&app.sessions).remove(sid) {
-        Some(id) => {
-            app.gw.disconnect_client(id);
+    let removed = lock(&app.sessions).remove(sid);
+    match removed {
+        Some(entry) => {
+            app.gw.disconnect_client(entry.client);
             StatusCode::OK.into_response()
         }
         None => rpc_error(StatusCode::NOT_FOUND, None, -32001, "Session not found"),
