@@ -57,7 +57,7 @@ async fn dispatch(cli: Cli) -> u8 {
 }
 
 /// Waits for SIGINT or SIGTERM; returns the signal number.
-async fn termination() -> u8 {
+pub(crate) async fn termination() -> u8 {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

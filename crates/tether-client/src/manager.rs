@@ -87,7 +87,8 @@ pub enum EventKind {
 pub struct CallOptions {
     /// Overrides the tool wall clock.
     pub timeout: Option<Duration>,
-    /// Wait this long for a connecting or reconnecting server before failing.
+    /// Wait this long for a connecting or reconnecting server before failing (at most the
+    /// call's timeout; `Duration::MAX` means exactly that).
     pub wait_ready: Option<Duration>,
     /// Receives progress notifications.
     pub progress: Option<mpsc::UnboundedSender<tether_proto::mcp::ProgressParams>>,
@@ -364,8 +365,10 @@ impl Manager {
         call: CallOptions,
     ) -> Result<Box<RawValue>, Error> {
         let h = self.handle(server)?;
-        let session = ready(&h, call.wait_ready).await?;
         let timeouts = h.status.borrow().timeouts;
+        // Waiting for a connecting server never outlasts the call's own timeout.
+        let wait = call.wait_ready.map(|w| w.min(timeouts.tool_wall));
+        let session = ready(&h, wait).await?;
         let opts = RequestOptions {
             timeout: Some(call.timeout.unwrap_or(timeouts.tool_wall)),
             deadline: None,

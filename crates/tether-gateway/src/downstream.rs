@@ -12,9 +12,77 @@ use tether_proto::{Id, Message, Request, Response};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// A channel to one place the client reads from: stdout, an HTTP GET stream, or the SSE
-/// answer of one POST.
-pub type Outlet = mpsc::UnboundedSender<Message>;
+/// One place the client reads from.
+#[derive(Debug, Clone)]
+pub enum Outlet {
+    /// A long-lived stream: stdout, or an HTTP GET stream.
+    Stream(mpsc::UnboundedSender<Message>),
+    /// The answer of one HTTP request, which becomes an SSE stream only if something is sent
+    /// on it before the answer (most calls never need one, so it is cheap to create).
+    Call(Arc<CallStream>),
+}
+
+impl Outlet {
+    /// Sends; gives the message back when the reader is gone.
+    pub fn send(&self, msg: Message) -> Result<(), Message> {
+        match self {
+            Outlet::Stream(tx) => tx.send(msg).map_err(|e| e.0),
+            Outlet::Call(stream) => stream.push(msg),
+        }
+    }
+
+    /// True once the reader is gone.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Outlet::Stream(tx) => tx.is_closed(),
+            Outlet::Call(stream) => stream.closed.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Messages about one request, waiting for the HTTP front to send them.
+#[derive(Debug, Default)]
+pub struct CallStream {
+    queue: Mutex<std::collections::VecDeque<Message>>,
+    ready: tokio::sync::Notify,
+    closed: AtomicBool,
+}
+
+impl CallStream {
+    /// An empty stream.
+    pub fn new() -> Arc<Self> {
+        Arc::new(CallStream::default())
+    }
+
+    fn push(&self, msg: Message) -> Result<(), Message> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(msg);
+        }
+        lock(&self.queue).push_back(msg);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next message, if one is queued.
+    pub fn try_recv(&self) -> Option<Message> {
+        lock(&self.queue).pop_front()
+    }
+
+    /// Waits for the next message.
+    pub async fn recv(&self) -> Message {
+        loop {
+            if let Some(m) = self.try_recv() {
+                return m;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// The reader is gone: later messages go to the client's other streams.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
 
 /// What the client declared in `initialize`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +195,7 @@ impl Downstream {
         let msg = match related {
             Some(r) => match r.send(msg) {
                 Ok(()) => return true,
-                Err(mpsc::error::SendError(m)) => m,
+                Err(m) => m,
             },
             None => msg,
         };
@@ -336,7 +404,7 @@ mod tests {
     #[tokio::test]
     async fn requests_to_the_client_are_answered_by_id() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let ds = Arc::new(Downstream::new(1, Some(tx)));
+        let ds = Arc::new(Downstream::new(1, Some(Outlet::Stream(tx))));
         let d2 = ds.clone();
         let answer = tokio::spawn(async move {
             d2.request("roots/list", None, None, Duration::from_secs(5))

@@ -227,11 +227,6 @@ impl Gateway {
             .inner
             .registry
             .begin_call(&route.server, ds.id, related.clone());
-        let wait = self
-            .inner
-            .manager
-            .timeouts(&route.server)
-            .map(|t| t.tool_wall);
         let sent_id = self
             .inner
             .opts
@@ -245,7 +240,8 @@ impl Gateway {
             p.meta.as_deref(),
             CallOptions {
                 timeout: None,
-                wait_ready: wait,
+                // A reconnecting upstream is waited for, up to the call's timeout.
+                wait_ready: Some(Duration::MAX),
                 progress: progress_tx,
                 sent_id: sent_id.clone(),
             },

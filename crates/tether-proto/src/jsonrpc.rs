@@ -209,9 +209,10 @@ where
 }
 
 #[derive(Deserialize)]
-struct Wire {
-    #[serde(default)]
-    jsonrpc: Option<String>,
+struct Wire<'a> {
+    /// Borrowed: only compared, never kept.
+    #[serde(default, borrow)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     id: Option<Option<Id>>,
     #[serde(default)]
@@ -245,7 +246,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             );
         }
     }
-    let wire: Wire = serde_json::from_slice(bytes).map_err(|e| {
+    let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             DecodeError::NotJsonRpc("a member has the wrong type")
         } else {
@@ -271,7 +272,7 @@ pub fn decode_many(bytes: &[u8]) -> Result<Vec<Decoded>, DecodeError> {
     }
 }
 
-fn from_wire(w: Wire) -> Result<Decoded, DecodeError> {
+fn from_wire(w: Wire<'_>) -> Result<Decoded, DecodeError> {
     let repairs = Repairs {
         missing_jsonrpc: w.jsonrpc.is_none(),
         wrong_jsonrpc: w.jsonrpc.as_deref().is_some_and(|v| v != "2.0"),

@@ -131,17 +131,7 @@ async fn serve_http(gw: Gateway, addr: SocketAddr, opts: HttpOptions) -> Result<
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    crate::termination().await;
 }
 
 /// Reloads on SIGHUP or when a configuration file changes: only what changed restarts.

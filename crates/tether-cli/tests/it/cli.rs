@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::support::{HttpChaos, tether};
+use crate::support::{HttpChaos, regex_escape, tether};
 
 struct Run {
     code: i32,
@@ -66,17 +66,6 @@ fn settings(dir: &Path) -> insta::Settings {
     s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);
     s
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// No process whose command line holds `marker` is left.

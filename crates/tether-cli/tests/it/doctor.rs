@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::support::{HttpChaos, closed_port_url, tether};
+use crate::support::{HttpChaos, closed_port_url, regex_escape, tether};
 
 /// How a case's server is reached.
 #[derive(Clone, Copy, Debug)]
@@ -725,17 +725,6 @@ fn settings() -> insta::Settings {
     s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);
     s
-}
-
-fn regex_escape(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[tokio::test]

@@ -286,3 +286,15 @@ pub fn session_opts(connect: Duration) -> SessionOptions {
     o.shutdown_grace = Duration::from_millis(500);
     o
 }
+
+/// Escapes text for use in an insta filter (a regex).
+pub fn regex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

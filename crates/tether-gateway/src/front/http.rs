@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::Gateway;
-use crate::downstream::Downstream;
+use crate::downstream::{CallStream, Downstream, Outlet};
 
 const SESSION: &str = "mcp-session-id";
 const PROTOCOL: &str = "mcp-protocol-version";
@@ -223,6 +223,19 @@ impl AppState {
     }
 
     fn session(&self, headers: &HeaderMap) -> Result<Arc<Downstream>, Box<Response>> {
+        self.with_session(headers, |entry| {
+            entry.last_seen = tokio::time::Instant::now();
+            false
+        })
+    }
+
+    /// Finds the request's session (400 without the header, 404 when unknown); `forget`
+    /// decides, under the lock, whether to remove it.
+    fn with_session(
+        &self,
+        headers: &HeaderMap,
+        forget: impl FnOnce(&mut SessionEntry) -> bool,
+    ) -> Result<Arc<Downstream>, Box<Response>> {
         let Some(sid) = header_str(headers, SESSION) else {
             return Err(Box::new(rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -231,11 +244,20 @@ impl AppState {
                 "Bad Request: Mcp-Session-Id header is required",
             )));
         };
-        let id = lock(&self.sessions).get_mut(sid).map(|e| {
-            e.last_seen = tokio::time::Instant::now();
-            e.client
-        });
-        match id.and_then(|id| self.gw.client(id)) {
+        let client = {
+            let mut sessions = lock(&self.sessions);
+            match sessions.get_mut(sid) {
+                Some(entry) => {
+                    let client = entry.client;
+                    if forget(entry) {
+                        sessions.remove(sid);
+                    }
+                    Some(client)
+                }
+                None => None,
+            }
+        };
+        match client.and_then(|id| self.gw.client(id)) {
             Some(ds) => Ok(ds),
             None => Err(Box::new(rpc_error(
                 StatusCode::NOT_FOUND,
@@ -248,16 +270,7 @@ impl AppState {
 }
 
 async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
-    let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ())?;
-        if out.len() + chunk.len() > max {
-            return Err(());
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(out))
+    axum::body::to_bytes(body, max).await.map_err(|_| ())
 }
 
 fn json_response(msg: &Message, session: Option<&str>) -> Response {
@@ -399,39 +412,42 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Body) -> Respons
 async fn call(gw: Gateway, ds: Arc<Downstream>, req: tether_proto::Request) -> Response {
     let id = req.id.clone();
     let cancelled = ds.track(id.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let (call_ds, call_gw) = (ds.clone(), gw.clone());
+    let related = CallStream::new();
+    let (call_ds, call_gw, outlet) = (ds.clone(), gw.clone(), Outlet::Call(related.clone()));
     let mut running = Box::pin(async move {
         tokio::select! {
-            reply = call_gw.handle_request(&call_ds, req, Some(tx)) => Some(reply),
+            reply = call_gw.handle_request(&call_ds, req, Some(outlet)) => Some(reply),
             _ = cancelled.cancelled() => None,
         }
     });
     let early = tokio::select! {
         done = &mut running => Early::Done(done),
-        first = rx.recv() => Early::Related(first),
+        first = related.recv() => Early::Related(first),
         _ = tokio::time::sleep(SSE_AFTER) => Early::Slow,
     };
     let reply = match early {
         Early::Done(Some(reply)) => {
             ds.untrack(&id);
-            match rx.try_recv() {
+            match related.try_recv() {
                 // Progress or requests arrived with the answer: all of it goes out as SSE.
-                Ok(first) => return sse_answer(vec![first], rx, None, Some(reply)),
-                Err(_) => reply,
+                Some(first) => return sse_answer(vec![first], related, None, Some(reply)),
+                None => {
+                    related.close();
+                    reply
+                }
             }
         }
         Early::Done(None) => {
+            related.close();
             return rpc_error(StatusCode::OK, Some(id), -32800, "request cancelled");
         }
         Early::Related(first) => {
             let task = tokio::spawn(running);
-            let firsts = first.into_iter().collect();
-            return sse_answer(firsts, rx, Some((task, ds, id)), None);
+            return sse_answer(vec![first], related, Some((task, ds, id)), None);
         }
         Early::Slow => {
             let task = tokio::spawn(running);
-            return sse_answer(Vec::new(), rx, Some((task, ds, id)), None);
+            return sse_answer(Vec::new(), related, Some((task, ds, id)), None);
         }
     };
     json_response(&reply, None)
@@ -439,7 +455,7 @@ async fn call(gw: Gateway, ds: Arc<Downstream>, req: tether_proto::Request) -> R
 
 enum Early {
     Done(Option<Message>),
-    Related(Option<Message>),
+    Related(Message),
     Slow,
 }
 
@@ -452,7 +468,7 @@ type Running = (
 /// An SSE answer: priming event, the messages already out, whatever else comes, the reply.
 fn sse_answer(
     firsts: Vec<Message>,
-    rx: mpsc::UnboundedReceiver<Message>,
+    related: Arc<CallStream>,
     running: Option<Running>,
     reply: Option<Message>,
 ) -> Response {
@@ -461,7 +477,6 @@ fn sse_answer(
         for m in firsts {
             let _ = out_tx.send(m);
         }
-        let mut rx = rx;
         let final_reply = match running {
             Some((mut task, ds, id)) => loop {
                 tokio::select! {
@@ -469,12 +484,13 @@ fn sse_answer(
                         ds.untrack(&id);
                         break done.ok().flatten();
                     }
-                    Some(m) = rx.recv() => { let _ = out_tx.send(m); }
+                    m = related.recv() => { let _ = out_tx.send(m); }
                 }
             },
             None => reply,
         };
-        while let Ok(m) = rx.try_recv() {
+        related.close();
+        while let Some(m) = related.try_recv() {
             let _ = out_tx.send(m);
         }
         if let Some(r) = final_reply {
@@ -540,7 +556,7 @@ async fn get_stream(State(app): State<App>, headers: HeaderMap) -> Response {
         Err(resp) => return *resp,
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    ds.set_general(Some(tx));
+    ds.set_general(Some(Outlet::Stream(tx)));
     sse(rx)
 }
 
@@ -548,21 +564,12 @@ async fn delete(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(refusal) = app.refuse(&headers, None) {
         return refusal;
     }
-    let Some(sid) = header_str(&headers, SESSION) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            code::INVALID_REQUEST,
-            "Bad Request: Mcp-Session-Id header is required",
-        );
-    };
-    let removed = lock(&app.sessions).remove(sid);
-    match removed {
-        Some(entry) => {
-            app.gw.disconnect_client(entry.client);
+    match app.with_session(&headers, |_| true) {
+        Ok(ds) => {
+            app.gw.disconnect_client(ds.id);
             StatusCode::OK.into_response()
         }
-        None => rpc_error(StatusCode::NOT_FOUND, None, -32001, "Session not found"),
+        Err(resp) => *resp,
     }
 }
 

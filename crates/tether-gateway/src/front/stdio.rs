@@ -3,18 +3,23 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tether_proto::Message;
 use tether_proto::ndjson::{Frame, NdjsonDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 use crate::Gateway;
+use crate::downstream::Outlet;
 
 /// How long answers still in flight may take once stdin has closed.
 const DRAIN: Duration = Duration::from_secs(2);
 
 /// Serves one client on `input`/`output` until `input` ends.
+///
+/// Requests run concurrently inside this one task (no task per request): the loop reads
+/// whenever input is ready and drives the calls in flight in between.
 pub async fn serve<R, W>(gw: Gateway, mut input: R, output: W) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -22,14 +27,17 @@ where
 {
     let (tx, rx) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(write_loop(output, rx));
-    let ds = gw.connect_client(Some(tx.clone()));
+    let ds = gw.connect_client(Some(Outlet::Stream(tx.clone())));
     let mut decoder = NdjsonDecoder::default();
-    let mut tasks = JoinSet::new();
+    let mut in_flight = FuturesUnordered::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match input.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = tokio::select! {
+            read = input.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
         };
         decoder.push(&buf[..n]);
         while let Some(frame) = decoder.next_frame() {
@@ -45,7 +53,7 @@ where
                     let id = req.id.clone();
                     let cancelled = ds.track(id.clone());
                     let (gw, ds, tx) = (gw.clone(), ds.clone(), tx.clone());
-                    tasks.spawn(async move {
+                    in_flight.push(async move {
                         // A cancelled request gets no answer (the spec says not to send one);
                         // dropping the call cancels it upstream.
                         let reply = tokio::select! {
@@ -60,11 +68,10 @@ where
                     let _ = gw.handle(&ds, decoded, None).await;
                 }
             }
-            // Reap finished tasks so the set does not grow with the session.
-            while tasks.try_join_next().is_some() {}
         }
     }
-    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    let drain = async { while in_flight.next().await.is_some() {} };
+    let _ = tokio::time::timeout(DRAIN, drain).await;
     gw.disconnect_client(ds.id);
     drop(tx);
     let _ = writer.await;
