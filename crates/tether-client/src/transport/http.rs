@@ -62,7 +62,10 @@ pub(crate) fn client_for(url: &Url) -> reqwest::Client {
         None => false,
     };
     let build = |direct: bool| {
+        // No redirects: a redirected POST would lose its body, and MCP endpoints do not move;
+        // it also spares a URL parse per request.
         let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")));
@@ -231,23 +234,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn request(&self, body: Vec<u8>, initialize: bool) -> (reqwest::RequestBuilder, bool, u64) {
         let st = lock(&self.state);
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, ACCEPT_BOTH)
-            .body(body);
         // The handshake never carries an old session id.
         let had_session = !initialize && st.session_id.is_some();
+        let mut headers = self.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_BOTH));
         if !initialize {
-            if let Some(session) = &st.session_id {
-                req = req.header(SESSION_HEADER, session.as_str());
+            if let Some(v) = st
+                .session_id
+                .as_deref()
+                .and_then(|s| HeaderValue::from_str(s).ok())
+            {
+                headers.insert(SESSION_HEADER, v);
             }
-            if let Some(v) = &st.protocol_version {
-                req = req.header(VERSION_HEADER, v.as_str());
+            if let Some(v) = st
+                .protocol_version
+                .as_deref()
+                .and_then(|s| HeaderValue::from_str(s).ok())
+            {
+                headers.insert(VERSION_HEADER, v);
             }
         }
+        let req = self
+            .client
+            .post(self.url.clone())
+            .headers(headers)
+            .body(body);
         (req, had_session, st.generation)
     }
 
