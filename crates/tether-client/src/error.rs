@@ -2,7 +2,7 @@
 //!
 //! Every failure is classified once, where it is born, by its type: never by a JSON-RPC code
 //! alone (-32001 means both "request timed out" and "session not found" in the wild). Foreign
-//! errors (io, reqwest, HTTP statuses, content types) are classified in one place,
+//! errors (io, HTTP clients, HTTP statuses, content types) are classified in one place,
 //! [`classify`], with a table test.
 
 use std::fmt;
@@ -615,8 +615,9 @@ pub mod classify {
         }
     }
 
-    /// Classifies a reqwest error by walking its source chain to the root cause.
-    pub fn reqwest_error(e: &reqwest::Error, origin: &str, host: &str) -> Error {
+    /// Classifies an HTTP client error (hyper's or reqwest's) by walking its source chain to
+    /// the root cause.
+    pub fn net_error(e: &(dyn std::error::Error + 'static), origin: &str, host: &str) -> Error {
         let chain = source_chain(e);
         let lower = chain.to_lowercase();
         if let Some(io) = find_io(e) {
@@ -652,7 +653,10 @@ pub mod classify {
                 detail: last_cause(e),
             };
         }
-        let kind = if e.is_timeout() {
+        let timed_out = e
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout);
+        let kind = if timed_out {
             NetworkKind::Timeout
         } else if lower.contains("connection refused") {
             NetworkKind::Refused

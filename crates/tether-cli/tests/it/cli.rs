@@ -323,6 +323,40 @@ async fn tools_and_call_work_on_ad_hoc_targets() {
     );
 }
 
+/// A remote URL goes through the proxy the environment names; the proxy here is a chaos
+/// server, which answers an absolute-form request like any other.
+#[tokio::test]
+async fn proxy_variables_route_remote_urls() {
+    let dir = scratch("proxy");
+    let proxy = HttpChaos::start(&[]).await;
+    let remote = "http://mcp.tether-test.invalid/mcp";
+    let call = ["call", "--url", remote, "echo", r#"{"text":"via proxy"}"#];
+    let out = tokio::process::Command::new(tether())
+        .args(call)
+        .current_dir(&dir)
+        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run tether");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "via proxy\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.count("tools/call").await, 1);
+    // Without the variable the name does not resolve: the proxy really carried the call.
+    let direct = run(&call, &dir).await;
+    assert_eq!(direct.code, 1, "{}", direct.stderr);
+    assert_eq!(proxy.count("tools/call").await, 1);
+}
+
 #[tokio::test]
 async fn elicitation_answers_follow_the_flag() {
     let dir = scratch("elicit");

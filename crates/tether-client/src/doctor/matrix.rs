@@ -4,15 +4,14 @@
 //! stateless 2026-07-28 revision's `server/discover`), and two hygiene rules the specification
 //! sets for servers: a foreign `Origin` gets 403, an unknown session gets 404.
 //!
-//! Plain reqwest requests on purpose: the session hides exactly what is reported here. Every
+//! Plain HTTP requests on purpose: the session hides exactly what is reported here. Every
 //! session a probe opens is closed with DELETE (best effort).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use reqwest::Response;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use tether_proto::ndjson::preview;
 use tether_proto::sse::{SseDecoder, SseItem};
@@ -24,7 +23,8 @@ use super::finding::{Finding, Rung, Severity, code, from_error, one_line};
 use super::report::{HttpEvidence, MatrixLine, Phase, Support};
 use crate::error::classify::{self, BodyKind};
 use crate::error::{Error, HttpFailure, Timer};
-use crate::transport::http::{HttpParams, client_for, failure_of, header_map, origin_of};
+use crate::transport::http::{HttpParams, failure_of, header_map, origin_of};
+use crate::transport::http_client::{Endpoint, HttpClient, NetError, Request, Response};
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -70,7 +70,8 @@ pub(crate) struct HttpFacts {
 }
 
 struct Prober {
-    client: reqwest::Client,
+    client: HttpClient,
+    endpoint: Endpoint,
     url: Url,
     origin: String,
     host: String,
@@ -163,10 +164,8 @@ fn discover_body() -> Value {
 }
 
 impl Prober {
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url.clone())
-            .headers(self.headers.clone())
+    fn request(&self, method: Method) -> Request {
+        Request::new(method, &self.endpoint).headers(&self.headers)
     }
 
     /// POSTs a JSON-RPC message with the Streamable HTTP headers (plus `extra`), bounded by
@@ -174,22 +173,26 @@ impl Prober {
     async fn post(
         &self,
         body: &Value,
-        extra: &[(&str, &str)],
+        extra: &[(&'static str, &str)],
         label: &str,
     ) -> Result<Answer, Error> {
         let mut req = self
-            .request(reqwest::Method::POST)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, ACCEPT_BOTH)
+            .request(Method::POST)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
             .body(body.to_string());
         let mut had_session = false;
         for (k, v) in extra {
             had_session |= k.eq_ignore_ascii_case(SESSION_HEADER);
-            req = req.header(*k, *v);
+            req = req.header(k, v);
         }
         let id = body.get("id").cloned();
         let exchange = async {
-            let resp = req.send().await.map_err(|e| self.net_error(&e))?;
+            let resp = self
+                .client
+                .send(req)
+                .await
+                .map_err(|e| self.net_error(&e))?;
             self.read(resp, id.as_ref(), had_session).await
         };
         match tokio::time::timeout(self.budget, exchange).await {
@@ -202,20 +205,20 @@ impl Prober {
         }
     }
 
-    fn net_error(&self, e: &reqwest::Error) -> Error {
-        classify::reqwest_error(e, &self.origin, &self.host)
+    fn net_error(&self, e: &NetError) -> Error {
+        classify::net_error(&**e, &self.origin, &self.host)
     }
 
     async fn read(
         &self,
-        resp: Response,
+        mut resp: Response,
         id: Option<&Value>,
         had_session: bool,
     ) -> Result<Answer, Error> {
         let mut answer = Answer {
             status: resp.status().as_u16(),
             evidence: evidence(&resp),
-            session_id: header(&resp, SESSION_HEADER),
+            session_id: resp.header(SESSION_HEADER),
             ..Answer::default()
         };
         if !resp.status().is_success() {
@@ -224,7 +227,7 @@ impl Prober {
             answer.failure = Some(failure);
             return Ok(answer);
         }
-        let kind = classify::body_kind(header(&resp, CONTENT_TYPE.as_str()).as_deref());
+        let kind = classify::body_kind(resp.header(CONTENT_TYPE.as_str()).as_deref());
         answer.kind = Some(kind);
         match kind {
             BodyKind::Json => {
@@ -237,10 +240,8 @@ impl Prober {
                 }
             }
             BodyKind::EventStream => {
-                let mut stream = resp.bytes_stream();
                 let mut decoder = SseDecoder::default();
-                'read: while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| self.net_error(&e))?;
+                'read: while let Some(chunk) = resp.chunk().await.map_err(|e| self.net_error(&e))? {
                     decoder.push(&chunk);
                     while let Some(item) = decoder.next_item() {
                         if let SseItem::Event(ev) = item
@@ -268,9 +269,9 @@ impl Prober {
     /// GETs the URL as a legacy HTTP+SSE client does and waits for the first event.
     async fn legacy(&self, wait: Duration) -> Legacy {
         let req = self
-            .request(reqwest::Method::GET)
-            .header(ACCEPT, "text/event-stream");
-        let resp = match tokio::time::timeout(wait, req.send()).await {
+            .request(Method::GET)
+            .header("accept", "text/event-stream");
+        let resp = match tokio::time::timeout(wait, self.client.send(req)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 let error = self.net_error(&e);
@@ -306,7 +307,7 @@ impl Prober {
                 error: Some(Error::Http(Box::new(failure))),
             };
         }
-        let content_type = header(&resp, CONTENT_TYPE.as_str());
+        let content_type = resp.header(CONTENT_TYPE.as_str());
         if classify::body_kind(content_type.as_deref()) != BodyKind::EventStream {
             let why = format!(
                 "GET answered {} {}",
@@ -364,19 +365,16 @@ impl Prober {
 
     /// Ends a session a probe opened (best effort).
     async fn delete(&self, session: &str) {
-        let req = self
-            .request(reqwest::Method::DELETE)
-            .header(SESSION_HEADER, session);
-        let _ = tokio::time::timeout(DELETE_WAIT, req.send()).await;
+        let req = self.request(Method::DELETE).header(SESSION_HEADER, session);
+        let _ = tokio::time::timeout(DELETE_WAIT, self.client.send(req)).await;
     }
 }
 
 /// The first event of a stream (`(type, data)`); a priming event (an id and empty data) counts
 /// as an event of type `message`, since a legacy server must send `endpoint` first.
-async fn first_event(resp: Response) -> Option<(String, String)> {
-    let mut stream = resp.bytes_stream();
+async fn first_event(mut resp: Response) -> Option<(String, String)> {
     let mut decoder = SseDecoder::default();
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Ok(Some(chunk)) = resp.chunk().await {
         decoder.push(&chunk);
         if let Some(SseItem::Event(ev)) = decoder.next_item() {
             return Some((ev.event, ev.data));
@@ -401,13 +399,6 @@ fn find_response(v: Value, id: Option<&Value>) -> Option<Value> {
     }
 }
 
-fn header(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// Headers worth showing; the session id only as `present`.
 fn evidence(resp: &Response) -> HttpEvidence {
     let mut headers = BTreeMap::new();
@@ -420,7 +411,7 @@ fn evidence(resp: &Response) -> HttpEvidence {
         "request-id",
         "location",
     ] {
-        if let Some(v) = header(resp, name) {
+        if let Some(v) = resp.header(name) {
             headers.insert(name.to_owned(), v);
         }
     }
@@ -429,17 +420,20 @@ fn evidence(resp: &Response) -> HttpEvidence {
     }
     HttpEvidence {
         status: resp.status().as_u16(),
-        content_type: header(resp, CONTENT_TYPE.as_str()).map(|c| classify::media_type(&c)),
+        content_type: resp
+            .header(CONTENT_TYPE.as_str())
+            .map(|c| classify::media_type(&c)),
         headers,
         body_preview: None,
     }
 }
 
-async fn read_limited(resp: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
-    let mut stream = resp.bytes_stream();
+/// The first `limit` bytes of the body; unlike `Response::read_limited`, a failure mid-body
+/// is reported, since it is evidence.
+async fn read_limited(mut resp: Response, limit: usize) -> Result<Vec<u8>, NetError> {
     let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk?);
+    while let Some(chunk) = resp.chunk().await? {
+        out.extend_from_slice(&chunk);
         if out.len() >= limit {
             out.truncate(limit);
             break;
@@ -469,8 +463,10 @@ pub(crate) async fn probe(
             return facts;
         }
     };
+    let endpoint = Endpoint::new(&params.url);
     let p = Prober {
-        client: client_for(&params.url),
+        client: HttpClient::for_endpoint(&endpoint),
+        endpoint,
         origin: origin_of(&params.url),
         host: params.url.host_str().unwrap_or_default().to_owned(),
         url: params.url.clone(),

@@ -8,13 +8,11 @@
 //! DELETE on close.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Response, StatusCode};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
 use tether_proto::jsonrpc::{self, Decoded};
 use tether_proto::mcp::method;
 use tether_proto::ndjson::preview;
@@ -24,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::Sink;
+use super::http_client::{BodyError, Endpoint, HttpClient, NetError, Request, Response};
 use crate::error::classify::{self, BodyKind};
 use crate::error::{Error, HttpFailure, NetworkKind};
 
@@ -49,36 +48,6 @@ pub struct HttpParams {
     pub url: Url,
     /// Extra headers (e.g. `Authorization`), sent on every request.
     pub headers: Vec<(String, String)>,
-}
-
-/// The shared HTTP clients: one with the system proxy settings, one without for loopback.
-pub(crate) fn client_for(url: &Url) -> reqwest::Client {
-    static PROXIED: OnceLock<reqwest::Client> = OnceLock::new();
-    static DIRECT: OnceLock<reqwest::Client> = OnceLock::new();
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    let build = |direct: bool| {
-        // No redirects: a redirected POST would lose its body, and MCP endpoints do not move;
-        // it also spares a URL parse per request.
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")));
-        if direct {
-            b = b.no_proxy();
-        }
-        b.build().unwrap_or_default()
-    };
-    if loopback {
-        DIRECT.get_or_init(|| build(true)).clone()
-    } else {
-        PROXIED.get_or_init(|| build(false)).clone()
-    }
 }
 
 /// `scheme://host:port` of a URL: safe to print (no path, query or userinfo).
@@ -114,8 +83,8 @@ struct State {
 
 #[derive(Debug)]
 struct Shared {
-    client: reqwest::Client,
-    url: Url,
+    client: HttpClient,
+    endpoint: Endpoint,
     origin: String,
     host: String,
     headers: HeaderMap,
@@ -146,12 +115,13 @@ impl std::fmt::Debug for dyn Sink {
 
 impl HttpTransport {
     pub(crate) fn new(params: &HttpParams, sink: Weak<dyn Sink>) -> Result<Self, Error> {
+        let endpoint = Endpoint::new(&params.url);
         Ok(HttpTransport {
             shared: Arc::new(Shared {
-                client: client_for(&params.url),
+                client: HttpClient::for_endpoint(&endpoint),
                 origin: origin_of(&params.url),
                 host: params.url.host_str().unwrap_or_default().to_owned(),
-                url: params.url.clone(),
+                endpoint,
                 headers: header_map(&params.headers)?,
                 state: Mutex::new(State::default()),
                 reinit_lock: tokio::sync::Mutex::new(()),
@@ -171,7 +141,9 @@ impl HttpTransport {
                 Message::Request(r) => Some(r.id.clone()),
                 _ => None,
             };
-            if let Some(Err(error)) = cancel.run_until_cancelled(shared.post(&msg, true)).await {
+            // Boxed: the task stays small, and tokio moves a task's whole future around.
+            let post = Box::pin(shared.post(&msg, true));
+            if let Some(Err(error)) = cancel.run_until_cancelled(post).await {
                 match (id, shared.sink.upgrade()) {
                     (Some(id), Some(sink)) => sink.on_request_failed(&id, error),
                     _ => tracing::debug!(%error, "POST of a notification or response failed"),
@@ -213,16 +185,13 @@ impl HttpTransport {
             (st.session_id.clone(), st.protocol_version.clone())
         };
         if let Some(session) = session {
-            let mut req = self
-                .shared
-                .client
-                .delete(self.shared.url.clone())
-                .headers(self.shared.headers.clone())
-                .header(SESSION_HEADER, session);
+            let mut req = Request::new(Method::DELETE, &self.shared.endpoint)
+                .headers(&self.shared.headers)
+                .header(SESSION_HEADER, &session);
             if let Some(v) = version {
-                req = req.header(VERSION_HEADER, v);
+                req = req.header(VERSION_HEADER, &v);
             }
-            let _ = tokio::time::timeout(DELETE_TIMEOUT, req.send()).await;
+            let _ = tokio::time::timeout(DELETE_TIMEOUT, self.shared.client.send(req)).await;
         }
     }
 }
@@ -232,39 +201,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn request(&self, body: Vec<u8>, initialize: bool) -> (reqwest::RequestBuilder, bool, u64) {
+    fn request(&self, body: Vec<u8>, initialize: bool) -> (Request, bool, u64) {
         let st = lock(&self.state);
         // The handshake never carries an old session id.
         let had_session = !initialize && st.session_id.is_some();
-        let mut headers = self.headers.clone();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_BOTH));
+        let mut req = Request::new(Method::POST, &self.endpoint)
+            .headers(&self.headers)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .body(body);
         if !initialize {
-            if let Some(v) = st
-                .session_id
-                .as_deref()
-                .and_then(|s| HeaderValue::from_str(s).ok())
-            {
-                headers.insert(SESSION_HEADER, v);
+            if let Some(session) = &st.session_id {
+                req = req.header(SESSION_HEADER, session);
             }
-            if let Some(v) = st
-                .protocol_version
-                .as_deref()
-                .and_then(|s| HeaderValue::from_str(s).ok())
-            {
-                headers.insert(VERSION_HEADER, v);
+            if let Some(version) = &st.protocol_version {
+                req = req.header(VERSION_HEADER, version);
             }
         }
-        let req = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body);
         (req, had_session, st.generation)
     }
 
-    fn network_error(&self, e: &reqwest::Error) -> Error {
-        classify::reqwest_error(e, &self.origin, &self.host)
+    async fn send(&self, req: Request) -> Result<Response, Error> {
+        self.client
+            .send(req)
+            .await
+            .map_err(|e| self.network_error(&e))
+    }
+
+    fn network_error(&self, e: &NetError) -> Error {
+        classify::net_error(&**e, &self.origin, &self.host)
     }
 
     /// POSTs one message and dispatches whatever comes back.
@@ -274,7 +239,7 @@ impl Shared {
             lock(&self.state).initialize = Some(msg.clone());
         }
         let (req, had_session, generation) = self.request(msg.to_bytes(), initialize);
-        let resp = req.send().await.map_err(|e| self.network_error(&e))?;
+        let resp = self.send(req).await?;
         let status = resp.status();
         if status.is_success() {
             if initialize {
@@ -286,13 +251,13 @@ impl Shared {
             };
             return self.read_answer(resp, expect).await;
         }
-        let failure = failure_of(resp, &self.origin, had_session).await;
+        let failure = Box::pin(failure_of(resp, &self.origin, had_session)).await;
         if allow_reinit && had_session && session_gone(&failure) {
             tracing::debug!(
                 status = failure.status,
                 "session expired; re-initializing once"
             );
-            self.reinitialize(generation)
+            Box::pin(self.reinitialize(generation))
                 .await
                 .map_err(|cause| Error::SessionExpired {
                     cause: Some(Box::new(cause)),
@@ -308,11 +273,7 @@ impl Shared {
     }
 
     fn adopt_session(&self, resp: &Response) {
-        let id = resp
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let id = resp.header(SESSION_HEADER);
         let mut st = lock(&self.state);
         st.session_id = id;
         st.generation += 1;
@@ -325,10 +286,13 @@ impl Shared {
         if resp.status() == StatusCode::ACCEPTED || expect.is_none() {
             return Ok(());
         }
-        let content_type = header(&resp, CONTENT_TYPE.as_str());
+        let content_type = resp.header(CONTENT_TYPE.as_str());
         match classify::body_kind(content_type.as_deref()) {
             BodyKind::Json => {
-                let body = read_capped(resp).await.map_err(|e| self.body_error(e))?;
+                let body = resp
+                    .read_capped(MAX_BODY)
+                    .await
+                    .map_err(|e| self.body_error(e))?;
                 if body.iter().all(u8::is_ascii_whitespace) {
                     return match expect {
                         Some(_) => Err(Error::Protocol("empty response body to a request".into())),
@@ -341,10 +305,10 @@ impl Shared {
                 self.dispatch(messages, expect);
                 Ok(())
             }
-            BodyKind::EventStream => self.read_sse_answer(resp, expect).await,
+            BodyKind::EventStream => Box::pin(self.read_sse_answer(resp, expect)).await,
             BodyKind::Other => {
                 let status = resp.status().as_u16();
-                let body = read_capped(resp).await.unwrap_or_default();
+                let body = resp.read_capped(MAX_BODY).await.unwrap_or_default();
                 if expect.is_none() && body.is_empty() {
                     return Ok(()); // e.g. 200 with no body to a notification
                 }
@@ -422,14 +386,12 @@ impl Shared {
     /// Feeds one SSE response through the decoder; true once the expected response was seen.
     async fn pump_sse(
         &self,
-        resp: Response,
+        mut resp: Response,
         decoder: &mut SseDecoder,
         expect: Option<&Id>,
     ) -> Result<bool, Error> {
-        let mut stream = resp.bytes_stream();
         let mut answered = false;
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else { break };
+        while let Ok(Some(chunk)) = resp.chunk().await {
             decoder.push(&chunk);
             while let Some(item) = decoder.next_item() {
                 match item {
@@ -472,23 +434,21 @@ impl Shared {
     async fn get(&self, last_event_id: Option<&str>) -> Result<Response, Error> {
         let mut req = {
             let st = lock(&self.state);
-            let mut req = self
-                .client
-                .get(self.url.clone())
-                .headers(self.headers.clone())
-                .header(ACCEPT, "text/event-stream");
+            let mut req = Request::new(Method::GET, &self.endpoint)
+                .headers(&self.headers)
+                .header("accept", "text/event-stream");
             if let Some(s) = &st.session_id {
-                req = req.header(SESSION_HEADER, s.as_str());
+                req = req.header(SESSION_HEADER, s);
             }
             if let Some(v) = &st.protocol_version {
-                req = req.header(VERSION_HEADER, v.as_str());
+                req = req.header(VERSION_HEADER, v);
             }
             req
         };
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
-        req.send().await.map_err(|e| self.network_error(&e))
+        self.send(req).await
     }
 
     /// Re-runs the handshake after the session expired; one at a time, generation-guarded.
@@ -509,7 +469,7 @@ impl Shared {
         init.id = Id::String(format!("tether-reinit-{n}").into());
         let id = init.id.clone();
         let (req, _, _) = self.request(Message::Request(init).to_bytes(), true);
-        let resp = req.send().await.map_err(|e| self.network_error(&e))?;
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(Error::Http(Box::new(
                 failure_of(resp, &self.origin, false).await,
@@ -525,7 +485,7 @@ impl Shared {
             params: None,
         });
         let (req, _, _) = self.request(initialized.to_bytes(), false);
-        let resp = req.send().await.map_err(|e| self.network_error(&e))?;
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(Error::Http(Box::new(
                 failure_of(resp, &self.origin, true).await,
@@ -544,21 +504,23 @@ impl Shared {
     /// Reads an answer and returns the response to `id`, forwarding anything else to the sink.
     async fn collect_response(
         &self,
-        resp: Response,
+        mut resp: Response,
         id: &Id,
     ) -> Result<Result<Box<serde_json::value::RawValue>, tether_proto::ErrorObject>, Error> {
-        let content_type = header(&resp, CONTENT_TYPE.as_str());
+        let content_type = resp.header(CONTENT_TYPE.as_str());
         let messages: Vec<Decoded> = match classify::body_kind(content_type.as_deref()) {
             BodyKind::Json => {
-                let body = read_capped(resp).await.map_err(|e| self.body_error(e))?;
+                let body = resp
+                    .read_capped(MAX_BODY)
+                    .await
+                    .map_err(|e| self.body_error(e))?;
                 jsonrpc::decode_many(&body)
                     .map_err(|e| Error::Protocol(format!("unparsable JSON body ({e})")))?
             }
             BodyKind::EventStream => {
                 let mut decoder = SseDecoder::default();
                 let mut out = Vec::new();
-                let mut stream = resp.bytes_stream();
-                'read: while let Some(Ok(chunk)) = stream.next().await {
+                'read: while let Ok(Some(chunk)) = resp.chunk().await {
                     decoder.push(&chunk);
                     while let Some(item) = decoder.next_item() {
                         if let SseItem::Event(ev) = item
@@ -611,23 +573,21 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(secs.min(30))
 }
 
-fn header(resp: &Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// Collects what a failed answer says about itself.
 pub(crate) async fn failure_of(resp: Response, origin: &str, had_session: bool) -> HttpFailure {
     let status = resp.status().as_u16();
-    let content_type = header(&resp, CONTENT_TYPE.as_str()).map(|c| classify::media_type(&c));
-    let retry_after = header(&resp, "retry-after")
+    let content_type = resp
+        .header(CONTENT_TYPE.as_str())
+        .map(|c| classify::media_type(&c));
+    let retry_after = resp
+        .header("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let request_id = header(&resp, "x-request-id").or_else(|| header(&resp, "request-id"));
-    let www_authenticate = header(&resp, "www-authenticate");
-    let body = read_limited(resp, 4096).await;
+    let request_id = resp
+        .header("x-request-id")
+        .or_else(|| resp.header("request-id"));
+    let www_authenticate = resp.header("www-authenticate");
+    let body = resp.read_limited(4096).await;
     HttpFailure {
         status,
         origin: origin.to_owned(),
@@ -638,37 +598,6 @@ pub(crate) async fn failure_of(resp: Response, origin: &str, had_session: bool) 
         www_authenticate,
         had_session,
     }
-}
-
-enum BodyError {
-    TooLarge,
-    Net(reqwest::Error),
-}
-
-async fn read_capped(resp: Response) -> Result<Bytes, BodyError> {
-    let mut stream = resp.bytes_stream();
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(BodyError::Net)?;
-        if out.len() + chunk.len() > MAX_BODY {
-            return Err(BodyError::TooLarge);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(out))
-}
-
-async fn read_limited(resp: Response, limit: usize) -> Vec<u8> {
-    let mut stream = resp.bytes_stream();
-    let mut out = Vec::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        out.extend_from_slice(&chunk);
-        if out.len() >= limit {
-            out.truncate(limit);
-            break;
-        }
-    }
-    out
 }
 
 fn spawn_get_stream(shared: Arc<Shared>, opened: Option<tokio::sync::oneshot::Sender<()>>) {
@@ -693,23 +622,23 @@ async fn get_stream_loop(
             return; // a newer session has its own stream
         }
         let last_id = decoder.last_event_id().map(str::to_owned);
-        let resp = match tokio::time::timeout(GET_FIRST_BYTE, shared.get(last_id.as_deref())).await
-        {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "GET stream failed to open");
-                failures += 1;
-                if failures >= RESUME_ATTEMPTS {
+        let mut resp =
+            match tokio::time::timeout(GET_FIRST_BYTE, shared.get(last_id.as_deref())).await {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "GET stream failed to open");
+                    failures += 1;
+                    if failures >= RESUME_ATTEMPTS {
+                        return;
+                    }
+                    tokio::time::sleep(backoff(failures)).await;
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!("GET stream sent no headers within 30s; continuing POST-only");
                     return;
                 }
-                tokio::time::sleep(backoff(failures)).await;
-                continue;
-            }
-            Err(_) => {
-                tracing::debug!("GET stream sent no headers within 30s; continuing POST-only");
-                return;
-            }
-        };
+            };
         // The server answered: whoever waits for the stream may go on (dropping `opened` at
         // any return tells them too).
         if let Some(tx) = opened.take() {
@@ -720,16 +649,15 @@ async fn get_stream_loop(
             tracing::debug!("server offers no GET stream (405)");
             return;
         }
-        let is_sse = classify::body_kind(header(&resp, CONTENT_TYPE.as_str()).as_deref())
+        let is_sse = classify::body_kind(resp.header(CONTENT_TYPE.as_str()).as_deref())
             == BodyKind::EventStream;
         if !status.is_success() || !is_sse {
             tracing::debug!(%status, "GET stream refused; continuing POST-only");
             return;
         }
         failures = 0;
-        let mut stream = resp.bytes_stream();
         // Ends on a read error, the end of the stream, or GET_IDLE without bytes.
-        while let Ok(Some(Ok(chunk))) = tokio::time::timeout(GET_IDLE, stream.next()).await {
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(GET_IDLE, resp.chunk()).await {
             decoder.push(&chunk);
             while let Some(item) = decoder.next_item() {
                 if let SseItem::Event(ev) = item

@@ -6,23 +6,26 @@
 
 use std::sync::{Arc, Weak};
 
-use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use http::Method;
+use http::header::{CONTENT_TYPE, HeaderMap};
 use tether_proto::jsonrpc;
 use tether_proto::sse::{SseDecoder, SseItem};
 use tether_proto::{Id, Message};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use super::Sink;
-use super::http::{HttpParams, client_for, failure_of, header_map, origin_of};
+use super::http::{HttpParams, failure_of, header_map, origin_of};
+use super::http_client::{Endpoint, HttpClient, NetError, Request, Response};
 use crate::error::classify::{self, BodyKind};
 use crate::error::{Error, HttpFailure, NetworkKind};
 
+/// The largest JSON body read from a POST's answer.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Shared {
-    client: reqwest::Client,
-    endpoint: Url,
+    client: HttpClient,
+    endpoint: Endpoint,
     origin: String,
     host: String,
     headers: HeaderMap,
@@ -45,27 +48,22 @@ impl Drop for LegacySseTransport {
 impl LegacySseTransport {
     /// Opens the event stream and waits for the `endpoint` event.
     pub(crate) async fn connect(params: &HttpParams, sink: Weak<dyn Sink>) -> Result<Self, Error> {
-        let client = client_for(&params.url);
+        let stream_endpoint = Endpoint::new(&params.url);
+        let client = HttpClient::for_endpoint(&stream_endpoint);
         let origin = origin_of(&params.url);
         let host = params.url.host_str().unwrap_or_default().to_owned();
         let headers = header_map(&params.headers)?;
-        let resp = client
-            .get(params.url.clone())
-            .headers(headers.clone())
-            .header(ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .map_err(|e| classify::reqwest_error(&e, &origin, &host))?;
+        let net_error = |e: NetError| classify::net_error(&*e, &origin, &host);
+        let req = Request::new(Method::GET, &stream_endpoint)
+            .headers(&headers)
+            .header("accept", "text/event-stream");
+        let mut resp = client.send(req).await.map_err(net_error)?;
         if !resp.status().is_success() {
             return Err(Error::Http(Box::new(
                 failure_of(resp, &origin, false).await,
             )));
         }
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = resp.header(CONTENT_TYPE.as_str());
         if classify::body_kind(content_type.as_deref()) != BodyKind::EventStream {
             let status = resp.status().as_u16();
             return Err(Error::UnexpectedContentType(Box::new(HttpFailure {
@@ -75,16 +73,14 @@ impl LegacySseTransport {
                 ..Default::default()
             })));
         }
-        let mut stream = resp.bytes_stream();
         let mut decoder = SseDecoder::default();
         let endpoint = 'found: loop {
-            let Some(chunk) = stream.next().await else {
+            let Some(chunk) = resp.chunk().await.map_err(net_error)? else {
                 return Err(closed(
                     &origin,
                     "event stream ended before the `endpoint` event",
                 ));
             };
-            let chunk = chunk.map_err(|e| classify::reqwest_error(&e, &origin, &host))?;
             decoder.push(&chunk);
             while let Some(item) = decoder.next_item() {
                 if let SseItem::Event(ev) = item
@@ -106,7 +102,7 @@ impl LegacySseTransport {
         }
         let shared = Arc::new(Shared {
             client,
-            endpoint,
+            endpoint: Endpoint::new(&endpoint),
             origin,
             host,
             headers,
@@ -117,7 +113,7 @@ impl LegacySseTransport {
         let cancel = shared.cancel.clone();
         tokio::spawn(async move {
             cancel
-                .run_until_cancelled(read_stream(reader, stream, decoder))
+                .run_until_cancelled(read_stream(reader, resp, decoder))
                 .await;
         });
         Ok(LegacySseTransport { shared })
@@ -154,15 +150,15 @@ impl LegacySseTransport {
 
 impl Shared {
     async fn post(&self, msg: &Message) -> Result<(), Error> {
+        let req = Request::new(Method::POST, &self.endpoint)
+            .headers(&self.headers)
+            .header("content-type", "application/json")
+            .body(msg.to_bytes());
         let resp = self
             .client
-            .post(self.endpoint.clone())
-            .headers(self.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(msg.to_bytes())
-            .send()
+            .send(req)
             .await
-            .map_err(|e| classify::reqwest_error(&e, &self.origin, &self.host))?;
+            .map_err(|e| classify::net_error(&*e, &self.origin, &self.host))?;
         if !resp.status().is_success() {
             return Err(Error::Http(Box::new(
                 failure_of(resp, &self.origin, false).await,
@@ -173,7 +169,7 @@ impl Shared {
             Message::Request(r) => Some(r.id.clone()),
             _ => None,
         };
-        if let Ok(body) = resp.bytes().await
+        if let Ok(body) = resp.read_capped(MAX_BODY).await
             && let (Ok(messages), Some(sink)) = (jsonrpc::decode_many(&body), self.sink.upgrade())
         {
             for m in messages {
@@ -192,20 +188,17 @@ fn closed(origin: &str, detail: &str) -> Error {
     }
 }
 
-async fn read_stream(
-    shared: Arc<Shared>,
-    mut stream: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
-    mut decoder: SseDecoder,
-) {
+async fn read_stream(shared: Arc<Shared>, mut resp: Response, mut decoder: SseDecoder) {
     let mut reason = "event stream closed by the server".to_owned();
     // Events already buffered behind `endpoint` come first.
     drain(&shared, &mut decoder);
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(chunk) => {
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
                 decoder.push(&chunk);
                 drain(&shared, &mut decoder);
             }
+            Ok(None) => break,
             Err(e) => {
                 reason = format!("event stream failed: {e}");
                 break;

@@ -5,6 +5,7 @@
 //! HTTP streams are cancelled.
 
 pub mod http;
+pub(crate) mod http_client;
 pub mod legacy_sse;
 pub mod stdio;
 
