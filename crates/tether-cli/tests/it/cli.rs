@@ -63,7 +63,7 @@ fn settings(dir: &Path) -> insta::Settings {
     );
     s.add_filter(r"\bm\d+\b", "[MARKER]");
     s.add_filter(r"tether-it-\d+-", "tether-it-[PID]-");
-    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    s.set_snapshot_path(crate::support::manifest_dir().join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);
     s
 }

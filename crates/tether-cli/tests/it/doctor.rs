@@ -722,7 +722,7 @@ fn settings() -> insta::Settings {
     s.add_filter(r"\b(after|in|took) \d+(\.\d+)?(ms|s)\b", "$1 [TIME]");
     s.add_filter(r"pid \d+", "pid [PID]");
     s.add_filter(r"instructions \d+ B", "instructions [N] B");
-    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    s.set_snapshot_path(crate::support::manifest_dir().join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);
     s
 }

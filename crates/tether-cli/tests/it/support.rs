@@ -20,6 +20,13 @@ use tokio::sync::broadcast;
 pub const LIMIT: Duration = Duration::from_secs(30);
 
 /// The `tether` binary under test.
+/// The package directory as cargo reports it when it runs the test (the compile-time value
+/// would be stale in a build cache shared by clones at other paths).
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 pub fn tether() -> &'static str {
     env!("CARGO_BIN_EXE_tether")
 }
