@@ -162,6 +162,9 @@ pub struct HttpFailure {
     pub www_authenticate: Option<String>,
     /// True when the request carried `Mcp-Session-Id`.
     pub had_session: bool,
+    /// `Location`, on a redirect Tether does not follow (query values masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl HttpFailure {
@@ -397,6 +400,13 @@ fn http_text(f: &HttpFailure) -> String {
             "HTTP 406: server rejected the Accept header at {}",
             f.origin
         ),
+        300..=399 => match &f.location {
+            Some(to) => format!("HTTP {}: {} redirects to {to}", f.status, f.origin),
+            None => format!(
+                "HTTP {} from {} (a redirect without a usable Location)",
+                f.status, f.origin
+            ),
+        },
         status => {
             let mut text = format!("HTTP {status} from {}", f.origin);
             if f.is_html() {
@@ -510,6 +520,7 @@ impl Error {
                 404 if f.had_session => "session_expired",
                 404 => "http_not_found",
                 406 | 415 => "http_not_acceptable",
+                300..=399 => "http_redirect",
                 _ if f.is_html() && f.status < 500 => "http_unexpected_content_type",
                 _ => "http_server_error",
             },
@@ -560,6 +571,11 @@ impl Error {
                 401 | 403 => "set a valid `Authorization` header (or token) for this server".to_owned(),
                 404 if !f.had_session => "check the URL path (e.g. `/mcp` vs `/sse`); for a legacy server use `\"type\": \"sse\"`".to_owned(),
                 406 => "something between Tether and the server rewrites the Accept header".to_owned(),
+                300..=399 => format!(
+                    "set the server's `url` to {}; only 307 and 308 are followed, because the \
+                     others turn the POST into a GET",
+                    f.location.as_deref().unwrap_or("the address the server names")
+                ),
                 _ if f.is_html() => "an HTML page came back: check the proxy route and its timeouts".to_owned(),
                 _ => return None,
             },

@@ -139,6 +139,13 @@ pub(crate) fn status(
     response
 }
 
+/// A redirect the way Starlette sends it for a mount point (`/mcp` → `/mcp/`): no body.
+pub(crate) fn redirect(status: u16, location: &str) -> Response<Body> {
+    let mut r = build(status, "text/plain; charset=utf-8", Body::empty());
+    set(&mut r, "location", location);
+    r
+}
+
 /// `html-200`: an SSO proxy's login page where MCP was expected.
 pub(crate) fn login_page() -> Response<Body> {
     build(

@@ -56,6 +56,7 @@ get-stream-fail                 http: GET /mcp -> 500
 legacy-sse                      http: speak only the 2024-11-05 HTTP+SSE transport (GET /sse, POST /message?sessionId=)
 require-auth:TOKEN              http: 401 unless `Authorization: Bearer TOKEN`
 no-origin-check                 http: accept any Origin header
+redirect-slash                  http: answer every request to /mcp with 307 to /mcp/, which serves (as apps mounted at /mcp/ do)
 drop-connection                 http: close the TCP connection of a POST without any HTTP response
 discover                        http: also answer the stateless 2026-07-28 `server/discover` (any session, or none)
 "
@@ -226,6 +227,8 @@ pub enum Fault {
     },
     /// `no-origin-check`: accept any `Origin`.
     NoOriginCheck,
+    /// `redirect-slash`: `/mcp` answers 307 to `/mcp/`, which serves.
+    RedirectSlash,
     /// `drop-connection`: close the TCP connection of a POST without a response.
     DropConnection,
     /// `discover`: answer the stateless 2026-07-28 `server/discover` on `/mcp`.
@@ -518,6 +521,7 @@ impl ArgParser<'_> {
                 Fault::RequireAuth { token }
             }
             "no-origin-check" => self.none(Fault::NoOriginCheck)?,
+            "redirect-slash" => self.none(Fault::RedirectSlash)?,
             "drop-connection" => self.none(Fault::DropConnection)?,
             "discover" => self.none(Fault::Discover)?,
             "" => return Err(self.err("missing fault NAME before `:`")),
@@ -631,6 +635,7 @@ impl fmt::Display for Fault {
             Fault::LegacySse => f.write_str("legacy-sse"),
             Fault::RequireAuth { token } => write!(f, "require-auth:{token}"),
             Fault::NoOriginCheck => f.write_str("no-origin-check"),
+            Fault::RedirectSlash => f.write_str("redirect-slash"),
             Fault::DropConnection => f.write_str("drop-connection"),
             Fault::Discover => f.write_str("discover"),
             Fault::Limited { times, fault } => write!(f, "{fault}@{times}"),
@@ -758,6 +763,7 @@ mod tests {
                 },
             ),
             ("no-origin-check", Fault::NoOriginCheck),
+            ("redirect-slash", Fault::RedirectSlash),
             ("drop-connection", Fault::DropConnection),
             ("discover", Fault::Discover),
             (
@@ -801,7 +807,7 @@ mod tests {
     #[test]
     fn every_help_line_names_a_parsable_fault() {
         let lines: Vec<&str> = FAULT_HELP.lines().filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines.len(), 44, "one line per fault");
+        assert_eq!(lines.len(), 45, "one line per fault");
         let examples = examples();
         for line in lines {
             let syntax = line.split_whitespace().next().unwrap_or_default();

@@ -134,6 +134,13 @@ async fn handle(
         return Ok(call(&service, req.map(Body::new)).await);
     }
     app.stats.http_request(req.method());
+    if req.uri().path() == "/mcp" && app.engine.plan.fires(|f| matches!(f, Fault::RedirectSlash)) {
+        app.engine
+            .note("chaos: redirect-slash: answering /mcp with 307 to /mcp/");
+        let response = canned::redirect(307, &format!("{}/mcp/", app.origin));
+        app.stats.status(response.status());
+        return Ok(response);
+    }
     let req = if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let Ok(bytes) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
@@ -165,6 +172,12 @@ fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(
             "/mcp",
+            post(streamable::post_mcp)
+                .get(streamable::get_mcp)
+                .delete(streamable::delete_mcp),
+        )
+        .route(
+            "/mcp/",
             post(streamable::post_mcp)
                 .get(streamable::get_mcp)
                 .delete(streamable::delete_mcp),

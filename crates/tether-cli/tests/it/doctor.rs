@@ -198,6 +198,20 @@ fn corpus() -> Vec<Case> {
             "http",
         ),
         case(
+            "moved permanently",
+            Via::Http(&["status:301:Location=/v2/mcp"]),
+            &["http_redirect"],
+            "broken",
+            "http",
+        ),
+        case(
+            "mounted at /mcp/, redirects /mcp",
+            Via::Http(&["redirect-slash"]),
+            &["http_redirect"],
+            "degraded",
+            "http",
+        ),
+        case(
             "login page",
             Via::Http(&["html-200"]),
             &["http_unexpected_content_type"],

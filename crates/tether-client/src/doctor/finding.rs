@@ -49,6 +49,8 @@ pub mod code {
     pub const HTTP_FORBIDDEN: &str = "http_forbidden";
     /// 404 without a session.
     pub const HTTP_NOT_FOUND: &str = "http_not_found";
+    /// A redirect: not followed (301/302/303), or followed at the cost of a round trip.
+    pub const HTTP_REDIRECT: &str = "http_redirect";
     /// 5xx, 429 and other unexpected statuses.
     pub const HTTP_SERVER_ERROR: &str = "http_server_error";
     /// A body that is neither JSON nor SSE (an HTML login page, a proxy's error page).
@@ -181,6 +183,7 @@ impl Layer {
             | HTTP_FORBIDDEN
             | HTTP_NOT_FOUND
             | HTTP_SERVER_ERROR
+            | HTTP_REDIRECT
             | HTTP_UNEXPECTED_CONTENT_TYPE
             | HTTP_NOT_ACCEPTABLE
             | LEGACY_SSE_ONLY

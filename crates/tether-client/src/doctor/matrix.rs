@@ -13,6 +13,7 @@ use std::time::Duration;
 use http::Method;
 use http::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
+use tether_config::Redactor;
 use tether_proto::ndjson::preview;
 use tether_proto::sse::{SseDecoder, SseItem};
 use tether_proto::version;
@@ -90,6 +91,8 @@ struct Answer {
     response: Option<Value>,
     /// The details of a non-2xx answer.
     failure: Option<HttpFailure>,
+    /// Where 307/308 redirects led, when they were followed (query values masked).
+    redirected_to: Option<String>,
 }
 
 impl Answer {
@@ -219,6 +222,9 @@ impl Prober {
             status: resp.status().as_u16(),
             evidence: evidence(&resp),
             session_id: resp.header(SESSION_HEADER),
+            redirected_to: resp
+                .redirected_to()
+                .map(|u| Redactor::default().redact_url_str(&u.to_string())),
             ..Answer::default()
         };
         if !resp.status().is_success() {
@@ -412,6 +418,11 @@ fn evidence(resp: &Response) -> HttpEvidence {
         "location",
     ] {
         if let Some(v) = resp.header(name) {
+            let v = if name == "location" {
+                Redactor::default().redact_url_str(&v)
+            } else {
+                v
+            };
             headers.insert(name.to_owned(), v);
         }
     }
@@ -580,6 +591,22 @@ pub(crate) async fn probe(
                 }
             }
         }
+    }
+
+    if let Ok(Answer {
+        redirected_to: Some(to),
+        ..
+    }) = &init
+    {
+        facts.findings.push(Finding::new(
+            code::HTTP_REDIRECT,
+            Severity::Warning,
+            format!(
+                "POST initialize was redirected (307/308) to {to}; Tether follows it, but every \
+                 request pays an extra round trip and clients that do not follow redirects fail"
+            ),
+            format!("set the server's `url` to {to}"),
+        ));
     }
 
     // Follow-ups on a working Streamable session: answer modes, session and Origin rules.

@@ -587,6 +587,14 @@ pub(crate) async fn failure_of(resp: Response, origin: &str, had_session: bool) 
         .header("x-request-id")
         .or_else(|| resp.header("request-id"));
     let www_authenticate = resp.header("www-authenticate");
+    let location = Some(status)
+        .filter(|s| (300..400).contains(s))
+        .and_then(|_| resp.header("location"))
+        .map(|l| match l.strip_prefix('/') {
+            Some(path) if !path.starts_with('/') => format!("{origin}/{path}"),
+            _ => l,
+        })
+        .map(|l| tether_config::Redactor::default().redact_url_str(&l));
     let body = resp.read_limited(4096).await;
     HttpFailure {
         status,
@@ -597,6 +605,7 @@ pub(crate) async fn failure_of(resp: Response, origin: &str, had_session: bool) 
         request_id,
         www_authenticate,
         had_session,
+        location,
     }
 }
 
