@@ -357,6 +357,53 @@ async fn proxy_variables_route_remote_urls() {
     assert_eq!(proxy.count("tools/call").await, 1);
 }
 
+/// A local endpoint that moved to a remote host: the proxy decision is made again for the host a
+/// redirect points at (loopback is never proxied; the remote name only resolves through the proxy).
+#[tokio::test]
+async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = scratch("proxy-redirect");
+    let proxy = HttpChaos::start(&[]).await;
+    let moved = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let moved_url = format!("http://{}/mcp", moved.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = moved.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                // Every read is (at least) a request here: a redirect has no use for the body.
+                while sock.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                    let answer = "HTTP/1.1 307 Temporary Redirect\r\n\
+                                  location: http://mcp.tether-test.invalid/mcp\r\n\
+                                  content-length: 0\r\n\r\n";
+                    if sock.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let out = tokio::process::Command::new(tether())
+        .args(["call", "--url", &moved_url, "echo", r#"{"text":"moved"}"#])
+        .current_dir(&dir)
+        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run tether");
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "moved\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.count("tools/call").await, 1);
+}
+
 #[tokio::test]
 async fn elicitation_answers_follow_the_flag() {
     let dir = scratch("elicit");

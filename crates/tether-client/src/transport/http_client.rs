@@ -31,10 +31,9 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 const MAX_REDIRECTS: usize = 5;
 const REDIRECT_BODY: usize = 64 * 1024;
 
-/// Where requests go: the URL as configured and as hyper wants it.
+/// Where requests go, as hyper wants it.
 #[derive(Clone, Debug)]
 pub(crate) struct Endpoint {
-    url: Url,
     uri: Uri,
     /// `Authorization: Basic …` from credentials in the URL (`https://user:pass@host/…`).
     basic_auth: Option<HeaderValue>,
@@ -44,18 +43,14 @@ impl Endpoint {
     pub(crate) fn new(url: &Url) -> Endpoint {
         let mut bare = url.clone();
         bare.set_fragment(None);
-        let basic_auth = basic_auth(&bare);
+        let basic_auth = basic_auth(url);
         // Neither client turns userinfo into a header, and it must not reach a request line.
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
         // A URL the `url` crate accepted with an http(s) scheme is a valid URI; anything else
         // fails at send time with a clear error from the client.
         let uri = bare.as_str().parse().unwrap_or_default();
-        Endpoint {
-            url: bare,
-            uri,
-            basic_auth,
-        }
+        Endpoint { uri, basic_auth }
     }
 }
 
@@ -84,9 +79,13 @@ pub(crate) enum HttpClient {
 impl HttpClient {
     /// The client for an endpoint, chosen once per connection.
     pub(crate) fn for_endpoint(endpoint: &Endpoint) -> HttpClient {
+        HttpClient::for_uri(&endpoint.uri)
+    }
+
+    fn for_uri(uri: &Uri) -> HttpClient {
         static DIRECT: OnceLock<Option<Direct>> = OnceLock::new();
         static PROXIED: OnceLock<reqwest::Client> = OnceLock::new();
-        let proxied = !is_loopback(&endpoint.url) && proxies().intercept(&endpoint.uri).is_some();
+        let proxied = !is_loopback(uri) && proxies().intercept(uri).is_some();
         match DIRECT.get_or_init(direct_client) {
             Some(direct) if !proxied => HttpClient::Direct(direct),
             _ => HttpClient::Proxied(PROXIED.get_or_init(reqwest_client)),
@@ -110,9 +109,10 @@ impl HttpClient {
             req.headers_mut().entry(AUTHORIZATION).or_insert(value);
         }
         let (mut head, body) = req.into_parts();
+        let mut client = *self;
         let mut redirects = 0;
         loop {
-            let mut resp = self
+            let mut resp = client
                 .send_once(http::Request::from_parts(head.clone(), body.clone()))
                 .await?;
             let target = match resp.status() {
@@ -131,9 +131,11 @@ impl HttpClient {
                 return Ok(resp);
             };
             if next.authority() != head.uri.authority() || next.scheme() != head.uri.scheme() {
-                // Credentials stay with the origin they were configured for.
+                // Credentials stay with the origin they were configured for; whether a proxy
+                // applies is decided again for the new host.
                 head.headers.remove(AUTHORIZATION);
                 head.headers.remove(http::header::COOKIE);
+                client = HttpClient::for_uri(&next);
             }
             // Drained, the connection goes back to the pool; a redirect's body is tiny.
             let _ = resp.read_limited(REDIRECT_BODY).await;
@@ -332,13 +334,15 @@ impl Response {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+fn is_loopback(uri: &Uri) -> bool {
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().map_or_else(
+        |_| bare.eq_ignore_ascii_case("localhost"),
+        |ip| ip.is_loopback(),
+    )
 }
 
 /// The proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …), read once as reqwest reads them.
