@@ -15,17 +15,25 @@ struct Run {
 }
 
 async fn run(args: &[&str], cwd: &Path) -> Run {
-    let out = tokio::process::Command::new(tether())
-        .args(args)
+    run_with(args, cwd, |_| {}).await
+}
+
+/// [`run`], with the command adjusted first (e.g. its environment).
+async fn run_with(
+    args: &[&str],
+    cwd: &Path,
+    adjust: impl FnOnce(&mut tokio::process::Command),
+) -> Run {
+    let mut cmd = tokio::process::Command::new(tether());
+    cmd.args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "")
         .env_remove("MCP_TIMEOUT")
         .env_remove("MCP_TOOL_TIMEOUT")
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run tether");
+        .stdin(Stdio::null());
+    adjust(&mut cmd);
+    let out = cmd.output().await.expect("run tether");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -323,6 +331,17 @@ async fn tools_and_call_work_on_ad_hoc_targets() {
     );
 }
 
+/// `tether call --url URL echo {"text": TEXT}` with `HTTP_PROXY` naming `proxy`.
+async fn echo_through_proxy(url: &str, text: &str, proxy: &HttpChaos, dir: &Path) -> Run {
+    let args = json!({ "text": text }).to_string();
+    run_with(&["call", "--url", url, "echo", &args], dir, |cmd| {
+        cmd.env("HTTP_PROXY", format!("http://{}", proxy.addr()))
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+    })
+    .await
+}
+
 /// A remote URL goes through the proxy the environment names; the proxy here is a chaos
 /// server, which answers an absolute-form request like any other.
 #[tokio::test]
@@ -330,29 +349,22 @@ async fn proxy_variables_route_remote_urls() {
     let dir = scratch("proxy");
     let proxy = HttpChaos::start(&[]).await;
     let remote = "http://mcp.tether-test.invalid/mcp";
-    let call = ["call", "--url", remote, "echo", r#"{"text":"via proxy"}"#];
-    let out = tokio::process::Command::new(tether())
-        .args(call)
-        .current_dir(&dir)
-        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run tether");
+    let out = echo_through_proxy(remote, "via proxy", &proxy, &dir).await;
     assert_eq!(
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).as_ref()
-        ),
-        (Some(0), "via proxy\n"),
+        (out.code, out.stdout.as_str()),
+        (0, "via proxy\n"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     assert_eq!(proxy.count("tools/call").await, 1);
     // Without the variable the name does not resolve: the proxy really carried the call.
-    let direct = run(&call, &dir).await;
+    let call = ["call", "--url", remote, "echo", r#"{"text":"direct"}"#];
+    let direct = run_with(&call, &dir, |cmd| {
+        for var in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+            cmd.env_remove(var);
+        }
+    })
+    .await;
     assert_eq!(direct.code, 1, "{}", direct.stderr);
     assert_eq!(proxy.count("tools/call").await, 1);
 }
@@ -369,37 +381,38 @@ async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = moved.accept().await {
             tokio::spawn(async move {
+                let mut pending = Vec::new();
                 let mut buf = [0u8; 8192];
-                // Every read is (at least) a request here: a redirect has no use for the body.
-                while sock.read(&mut buf).await.is_ok_and(|n| n > 0) {
-                    let answer = "HTTP/1.1 307 Temporary Redirect\r\n\
-                                  location: http://mcp.tether-test.invalid/mcp\r\n\
-                                  content-length: 0\r\n\r\n";
-                    if sock.write_all(answer.as_bytes()).await.is_err() {
-                        return;
+                while let Ok(n @ 1..) = sock.read(&mut buf).await {
+                    pending.extend_from_slice(&buf[..n]);
+                    // One answer per whole request: its head and `content-length` bytes of body.
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
+                        let body: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        if pending.len() < end + 4 + body {
+                            break;
+                        }
+                        pending.drain(..end + 4 + body);
+                        let answer = "HTTP/1.1 307 Temporary Redirect\r\n\
+                                      location: http://mcp.tether-test.invalid/mcp\r\n\
+                                      content-length: 0\r\n\r\n";
+                        if sock.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
                     }
                 }
             });
         }
     });
-    let out = tokio::process::Command::new(tether())
-        .args(["call", "--url", &moved_url, "echo", r#"{"text":"moved"}"#])
-        .current_dir(&dir)
-        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run tether");
+    let out = echo_through_proxy(&moved_url, "moved", &proxy, &dir).await;
     assert_eq!(
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).as_ref()
-        ),
-        (Some(0), "moved\n"),
+        (out.code, out.stdout.as_str()),
+        (0, "moved\n"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     assert_eq!(proxy.count("tools/call").await, 1);
 }
