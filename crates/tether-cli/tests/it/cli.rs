@@ -369,17 +369,15 @@ async fn proxy_variables_route_remote_urls() {
     assert_eq!(proxy.count("tools/call").await, 1);
 }
 
-/// A local endpoint that moved to a remote host: the proxy decision is made again for the host a
-/// redirect points at (loopback is never proxied; the remote name only resolves through the proxy).
-#[tokio::test]
-async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
+/// A server on 127.0.0.1 that answers every GET with a 307 to `get_to`, and every other request
+/// with a 307 to `other_to`, or 404 without one. Returns its `/mcp` URL's origin.
+async fn redirector(get_to: String, other_to: Option<String>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = scratch("proxy-redirect");
-    let proxy = HttpChaos::start(&[]).await;
-    let moved = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let moved_url = format!("http://{}/mcp", moved.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        while let Ok((mut sock, _)) = moved.accept().await {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (get_to, other_to) = (get_to.clone(), other_to.clone());
             tokio::spawn(async move {
                 let mut pending = Vec::new();
                 let mut buf = [0u8; 8192];
@@ -396,9 +394,18 @@ async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
                             break;
                         }
                         pending.drain(..end + 4 + body);
-                        let answer = "HTTP/1.1 307 Temporary Redirect\r\n\
-                                      location: http://mcp.tether-test.invalid/mcp\r\n\
-                                      content-length: 0\r\n\r\n";
+                        let to = if head.starts_with("get ") {
+                            Some(&get_to)
+                        } else {
+                            other_to.as_ref()
+                        };
+                        let answer = match to {
+                            Some(to) => format!(
+                                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {to}\r\n\
+                                 content-length: 0\r\n\r\n"
+                            ),
+                            None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".into(),
+                        };
                         if sock.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
@@ -407,7 +414,18 @@ async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
             });
         }
     });
-    let out = echo_through_proxy(&moved_url, "moved", &proxy, &dir).await;
+    origin
+}
+
+/// A local endpoint that moved to a remote host: the proxy decision is made again for the host a
+/// redirect points at (loopback is never proxied; the remote name only resolves through the proxy).
+#[tokio::test]
+async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
+    let dir = scratch("proxy-redirect");
+    let proxy = HttpChaos::start(&[]).await;
+    let remote = "http://mcp.tether-test.invalid/mcp".to_owned();
+    let moved = redirector(remote.clone(), Some(remote)).await;
+    let out = echo_through_proxy(&format!("{moved}/mcp"), "moved", &proxy, &dir).await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "moved\n"),
@@ -415,6 +433,35 @@ async fn a_redirect_to_a_remote_host_goes_through_the_proxy() {
         out.stderr
     );
     assert_eq!(proxy.count("tools/call").await, 1);
+}
+
+/// A legacy SSE stream that was moved to another origin: its relative `endpoint` is resolved
+/// against where the stream came from, so the POSTs reach the server, not the old address.
+#[tokio::test]
+async fn a_redirected_legacy_stream_posts_where_the_stream_came_from() {
+    let dir = scratch("sse-redirect");
+    let server = HttpChaos::start(&["legacy-sse"]).await;
+    let moved = redirector(format!("http://{}/sse", server.addr()), None).await;
+    let url = format!("{moved}/sse");
+    let out = run(
+        &[
+            "call",
+            "--sse",
+            "--url",
+            &url,
+            "echo",
+            r#"{"text":"followed"}"#,
+        ],
+        &dir,
+    )
+    .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "followed\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.count("tools/call").await, 1);
 }
 
 #[tokio::test]

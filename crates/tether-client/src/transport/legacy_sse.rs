@@ -12,6 +12,7 @@ use tether_proto::jsonrpc;
 use tether_proto::sse::{SseDecoder, SseItem};
 use tether_proto::{Id, Message};
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use super::Sink;
 use super::http::{HttpParams, failure_of, header_map, origin_of};
@@ -90,21 +91,26 @@ impl LegacySseTransport {
                 }
             }
         };
-        let endpoint = params
-            .url
+        // Relative to where the stream really came from, when a redirect moved it.
+        let base = resp
+            .redirected_to()
+            .and_then(|uri| Url::parse(&uri.to_string()).ok())
+            .unwrap_or_else(|| params.url.clone());
+        let endpoint = base
             .join(endpoint.trim())
             .map_err(|e| Error::Protocol(format!("bad `endpoint` event: {e}")))?;
-        if origin_of(&endpoint) != origin {
+        if origin_of(&endpoint) != origin_of(&base) {
             return Err(Error::Protocol(format!(
                 "`endpoint` event points to another origin ({}), refusing",
                 origin_of(&endpoint)
             )));
         }
+        let endpoint = Endpoint::new(&endpoint);
         let shared = Arc::new(Shared {
-            client,
-            endpoint: Endpoint::new(&endpoint),
-            origin,
-            host,
+            client: HttpClient::for_endpoint(&endpoint),
+            endpoint,
+            origin: origin_of(&base),
+            host: base.host_str().unwrap_or_default().to_owned(),
             headers,
             sink,
             cancel: CancellationToken::new(),
