@@ -553,6 +553,51 @@ fn codes_of(report: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Every `tether.fallback_urls` entry gets a handshake: a dead one is a warning (the failover
+/// would fail), a live one a passing `fallback` phase; the primary's verdict is unchanged.
+#[tokio::test]
+async fn fallback_urls_are_checked_too() {
+    let dir = scratch("fallbacks");
+    let server = HttpChaos::start(&[]).await;
+    let dead = closed_port_url().await.to_string();
+    let file = dir.join("mcp.json");
+    let entry = json!({
+        "type": "http",
+        "url": server.url.to_string(),
+        "tether": { "fallback_urls": [dead.clone(), server.url.to_string()] },
+    });
+    std::fs::write(&file, json!({ "mcpServers": { "s": entry } }).to_string()).unwrap();
+    let args = [
+        "doctor",
+        "--json",
+        "--config",
+        &file.display().to_string(),
+        "s",
+    ]
+    .map(String::from);
+    let run = tether_in(&args, &dir, &[]).await;
+    let report: Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
+    assert_eq!(report["verdict"], "degraded", "{}", run.stdout);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert_eq!(findings[0]["code"], "connection_refused");
+    assert_eq!(findings[0]["severity"], "warning");
+    let message = findings[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("fallback {dead}")),
+        "{message}"
+    );
+    let passing: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "fallback" && p["ok"] == true)
+        .filter_map(|p| p["detail"].as_str())
+        .collect();
+    assert_eq!(passing.len(), 1, "{}", run.stdout);
+    assert!(passing[0].contains("answers initialize"), "{}", passing[0]);
+}
+
 #[tokio::test]
 async fn every_broken_server_gets_its_codes_verdict_and_layer() {
     let dir = scratch("corpus");

@@ -107,7 +107,19 @@ async fn run(
         return;
     };
     let budget = opts.timeout.unwrap_or(spec.timeouts.connect);
-    if let Target::Http(params) | Target::Sse(params) = &target {
+    primary(spec, &target, budget, opts, report).await;
+    fallbacks(spec, budget, report).await;
+}
+
+/// The whole ladder on the primary target.
+async fn primary(
+    spec: &ServerSpec,
+    target: &Target,
+    budget: Duration,
+    opts: &DoctorOptions,
+    report: &mut Report,
+) {
+    if let Target::Http(params) | Target::Sse(params) = target {
         let net = net::check(&params.url, budget).await;
         report.phases.extend(net.phases);
         if let Some(f) = net.failure {
@@ -123,15 +135,65 @@ async fn run(
             return;
         }
     }
-    let Some(session) = connect(spec, &target, budget, report).await else {
+    let Some(session) = connect(spec, target, budget, report).await else {
         return;
     };
     ladder(spec, &session, budget, opts, report).await;
-    stats_findings(&session, &target, report);
+    stats_findings(&session, target, report);
     if matches!(target, Target::Stdio(_)) {
         report.stderr_tail = session.stderr_tail(STDERR_TAIL_LINES);
     }
     session.shutdown().await;
+}
+
+/// One handshake per `tether.fallback_urls` entry, all at once. A fallback that does not answer
+/// fails the moment the primary does, so it is reported as a warning even while the primary
+/// works; one that answers is a passing `fallback` phase.
+async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
+    let checks =
+        spec.targets
+            .iter()
+            .zip(&spec.target_labels)
+            .skip(1)
+            .map(|(target, label)| async move {
+                let mut opts = SessionOptions::new(spec.name.clone());
+                opts.connect_timeout = budget;
+                opts.shutdown_grace = spec.timeouts.shutdown_grace;
+                let start = Instant::now();
+                let outcome = Session::connect(target, opts).await;
+                (label, start.elapsed(), outcome)
+            });
+    for (label, took, outcome) in futures_util::future::join_all(checks).await {
+        match outcome {
+            Ok(session) => {
+                let version = session
+                    .info()
+                    .map(|i| format!(" (protocol {})", i.protocol_version))
+                    .unwrap_or_default();
+                report.phases.push(Phase::new(
+                    "fallback",
+                    true,
+                    took,
+                    format!("{label} answers initialize{version}"),
+                ));
+                session.shutdown().await;
+            }
+            Err(e) => {
+                let mut finding = from_error(Rung::Connect, &e);
+                finding.severity = Severity::Warning;
+                finding.message = format!("fallback {label}: {}", finding.message);
+                finding.hint = Some(match finding.hint {
+                    Some(h) => {
+                        format!("{h} (Tether fails over to this URL when the primary fails)")
+                    }
+                    None => "fix or remove it in `tether.fallback_urls`: Tether fails over to it \
+                             when the primary fails"
+                        .to_owned(),
+                });
+                report.findings.push(finding);
+            }
+        }
+    }
 }
 
 /// Spawn / open, initialize, initialized.
