@@ -15,6 +15,7 @@ NODE_MODULES="$INTEROP_DIR/node/node_modules"
 NODE_BIN_DIR="$NODE_MODULES/.bin"
 PY2="$INTEROP_DIR/py2/bin/python"
 PY1="$INTEROP_DIR/py1/bin/python"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 # stamp_of FILE...: what an install of these lockfiles is keyed on
 stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
@@ -33,6 +34,7 @@ installed_ok() {
     || { echo "venv py2 not installed or stale" >&2; bad=1; }
   [[ "$(cat "$INTEROP_DIR/py1/.stamp" 2>/dev/null)" == "$(py_stamp "$INTEROP_SRC/requirements-mcp1.txt")" ]] \
     || { echo "venv py1 not installed or stale" >&2; bad=1; }
+  [[ -x "$CHROMIUM" ]] || { echo "$CHROMIUM not installed" >&2; bad=1; }
   return "$bad"
 }
 

