@@ -2,43 +2,13 @@
 //! ports and paths filtered).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::{Value, json};
 
-use crate::support::{HttpChaos, regex_escape, tether};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::support::{HttpChaos, Run, regex_escape, run_tether, tether};
 
 async fn run(args: &[&str], cwd: &Path) -> Run {
-    run_with(args, cwd, |_| {}).await
-}
-
-/// [`run`], with the command adjusted first (e.g. its environment).
-async fn run_with(
-    args: &[&str],
-    cwd: &Path,
-    adjust: impl FnOnce(&mut tokio::process::Command),
-) -> Run {
-    let mut cmd = tokio::process::Command::new(tether());
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "")
-        .env_remove("MCP_TIMEOUT")
-        .env_remove("MCP_TOOL_TIMEOUT")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    adjust(&mut cmd);
-    let out = cmd.output().await.expect("run tether");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_tether(args, cwd, |_| {}).await
 }
 
 /// A scratch directory unique to this test.
@@ -334,7 +304,7 @@ async fn tools_and_call_work_on_ad_hoc_targets() {
 /// `tether call --url URL echo {"text": TEXT}` with `HTTP_PROXY` naming `proxy`.
 async fn echo_through_proxy(url: &str, text: &str, proxy: &HttpChaos, dir: &Path) -> Run {
     let args = json!({ "text": text }).to_string();
-    run_with(&["call", "--url", url, "echo", &args], dir, |cmd| {
+    run_tether(&["call", "--url", url, "echo", &args], dir, |cmd| {
         cmd.env("HTTP_PROXY", format!("http://{}", proxy.addr()))
             .env_remove("NO_PROXY")
             .env_remove("no_proxy");
@@ -359,7 +329,7 @@ async fn proxy_variables_route_remote_urls() {
     assert_eq!(proxy.count("tools/call").await, 1);
     // Without the variable the name does not resolve: the proxy really carried the call.
     let call = ["call", "--url", remote, "echo", r#"{"text":"direct"}"#];
-    let direct = run_with(&call, &dir, |cmd| {
+    let direct = run_tether(&call, &dir, |cmd| {
         for var in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
             cmd.env_remove(var);
         }

@@ -6,13 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::support::{HttpChaos, closed_port_url, regex_escape, tether};
+use crate::support::{HttpChaos, Run, closed_port_url, regex_escape, run_tether, tether};
 
 /// How a case's server is reached.
 #[derive(Clone, Copy, Debug)]
@@ -448,32 +447,14 @@ fn corpus() -> Vec<Case> {
     ]
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn tether_in(args: &[String], cwd: &Path, env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(tether());
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "")
-        .env_remove("MCP_TIMEOUT")
-        .env_remove("MCP_TOOL_TIMEOUT")
-        .env_remove("RUST_LOG")
-        .env_remove("TETHER_DOCTOR_SLOW_MS")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("run tether");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_tether(args, cwd, |cmd| {
+        cmd.env_remove("TETHER_DOCTOR_SLOW_MS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    })
+    .await
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -19,7 +19,6 @@ use tokio::sync::broadcast;
 /// The limit for any single wait in a test; reaching it means the test failed.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
-/// The `tether` binary under test.
 /// The package directory as cargo reports it when it runs the test (the compile-time value
 /// would be stale in a build cache shared by clones at other paths).
 pub fn manifest_dir() -> std::path::PathBuf {
@@ -27,6 +26,39 @@ pub fn manifest_dir() -> std::path::PathBuf {
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
 
+/// What a finished `tether` command left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tether ARGS` in `cwd` with stdin closed and none of the caller's colour, timeout or log
+/// settings; `adjust` changes the command first (its environment, say).
+pub async fn run_tether<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    cwd: &std::path::Path,
+    adjust: impl FnOnce(&mut Command),
+) -> Run {
+    let mut cmd = Command::new(tether());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "")
+        .env_remove("MCP_TIMEOUT")
+        .env_remove("MCP_TOOL_TIMEOUT")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    adjust(&mut cmd);
+    let out = cmd.output().await.expect("run tether");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The `tether` binary under test.
 pub fn tether() -> &'static str {
     env!("CARGO_BIN_EXE_tether")
 }
