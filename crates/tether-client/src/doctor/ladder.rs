@@ -156,11 +156,8 @@ async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
             .zip(&spec.target_labels)
             .skip(1)
             .map(|(target, label)| async move {
-                let mut opts = SessionOptions::new(spec.name.clone());
-                opts.connect_timeout = budget;
-                opts.shutdown_grace = spec.timeouts.shutdown_grace;
                 let start = Instant::now();
-                let outcome = Session::connect(target, opts).await;
+                let outcome = Session::connect(target, session_options(spec, budget)).await;
                 (label, start.elapsed(), outcome)
             });
     for (label, took, outcome) in futures_util::future::join_all(checks).await {
@@ -196,6 +193,14 @@ async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
     }
 }
 
+/// The doctor's sessions: the phase budget to connect, the server's own shutdown grace.
+fn session_options(spec: &ServerSpec, budget: Duration) -> SessionOptions {
+    let mut opts = SessionOptions::new(spec.name.clone());
+    opts.connect_timeout = budget;
+    opts.shutdown_grace = spec.timeouts.shutdown_grace;
+    opts
+}
+
 /// Spawn / open, initialize, initialized.
 async fn connect(
     spec: &ServerSpec,
@@ -203,9 +208,7 @@ async fn connect(
     budget: Duration,
     report: &mut Report,
 ) -> Option<Session> {
-    let mut opts = SessionOptions::new(spec.name.clone());
-    opts.connect_timeout = budget;
-    opts.shutdown_grace = spec.timeouts.shutdown_grace;
+    let opts = session_options(spec, budget);
     let mut t = HandshakeTimings::default();
     let start = Instant::now();
     let outcome = Session::connect_timed(target, opts, start + budget, &mut t).await;

@@ -590,9 +590,10 @@ pub(crate) async fn failure_of(resp: Response, origin: &str, had_session: bool) 
     let location = Some(status)
         .filter(|s| (300..400).contains(s))
         .and_then(|_| resp.header("location"))
-        .map(|l| match l.strip_prefix('/') {
-            Some(path) if !path.starts_with('/') => format!("{origin}/{path}"),
-            _ => l,
+        .map(|l| {
+            // Relative to the origin, the only part of the URL kept here (paths can hold secrets).
+            let absolute = Url::parse(origin).and_then(|o| o.join(&l));
+            absolute.map_or(l, String::from)
         })
         .map(|l| tether_config::Redactor::default().redact_url_str(&l));
     let body = resp.read_limited(4096).await;
