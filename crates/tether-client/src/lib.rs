@@ -17,6 +17,8 @@ pub mod spec;
 pub mod status;
 pub mod timeouts;
 
+mod sync;
+
 pub use manager::{CallOptions, Manager, ManagerEvent, ManagerOptions};
 pub use spec::ServerSpec;
 pub use status::{ServerStatus, State};

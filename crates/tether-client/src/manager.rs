@@ -21,6 +21,7 @@ use crate::policy::{Decision, Phase, Policy};
 use crate::session::{ListKind, RequestOptions, Session, SessionEvent, SessionOptions};
 use crate::spec::{Restart, ServerSpec};
 use crate::status::{ErrorSummary, ServerStatus, State};
+use crate::sync::{lock, read, write};
 use crate::transport::Target;
 
 /// How the manager runs.
@@ -145,18 +146,6 @@ impl Drop for Manager {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Manager {

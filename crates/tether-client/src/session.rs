@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, Timer};
+use crate::sync::lock;
 use crate::transport::{Sink, Target, Transport};
 
 /// A request a server sent to the client.
@@ -275,10 +276,6 @@ impl std::fmt::Debug for Session {
             .field("name", &self.inner.name)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Session {

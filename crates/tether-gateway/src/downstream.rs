@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::lock;
 use serde_json::value::RawValue;
 use tether_proto::jsonrpc::{ErrorObject, code};
 use tether_proto::{Id, Message, Request, Response};
@@ -132,10 +133,6 @@ pub struct Downstream {
     in_flight: Mutex<HashMap<Id, CancellationToken>>,
     initialized: AtomicBool,
     protocol_version: Mutex<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Downstream {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -20,6 +20,7 @@ use crate::catalog;
 use crate::conformance::{self, ConformanceState};
 use crate::engine::{Engine, Outgoing, Sink, Transport};
 use crate::fault::Fault;
+use crate::http::lock;
 use crate::message::{INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND};
 use crate::message::{Incoming, RpcError, id_key};
 use crate::tools::{self, ToolCtx};
@@ -44,10 +45,6 @@ pub(crate) struct Session {
     next_generation: AtomicU64,
     /// What `--conformance` remembers per session (log level, subscriptions, ...).
     pub(crate) conformance: ConformanceState,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Session {

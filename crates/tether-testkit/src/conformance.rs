@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 
 use crate::behavior::Session;
 use crate::canned;
+use crate::http::lock;
 use crate::message::{INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError};
 use crate::tools::{ToolCtx, text_result};
 
@@ -66,10 +67,6 @@ const WATCHED_URI: &str = "test://watched-resource";
 const TEMPLATE: &str = "test://template/{id}/data";
 const TEMPLATE_PREFIX: &str = "test://template/";
 const TEMPLATE_SUFFIX: &str = "/data";
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// What a session remembers for the conformance behaviour.
 #[derive(Debug, Default)]

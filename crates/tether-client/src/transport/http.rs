@@ -25,6 +25,7 @@ use super::Sink;
 use super::http_client::{BodyError, Endpoint, HttpClient, NetError, Request, Response};
 use crate::error::classify::{self, BodyKind};
 use crate::error::{Error, HttpFailure, NetworkKind};
+use crate::sync::lock;
 
 /// The largest JSON body accepted (the same cap as one SSE event).
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -194,10 +195,6 @@ impl HttpTransport {
             let _ = tokio::time::timeout(DELETE_TIMEOUT, self.shared.client.send(req)).await;
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Sink;
 use crate::error::{Error, ExitInfo};
+use crate::sync::lock;
 
 /// How much stderr is kept per server.
 pub const STDERR_RING_BYTES: usize = 64 * 1024;
@@ -226,11 +227,6 @@ async fn wait_exit(exited: &mut watch::Receiver<Option<ExitInfo>>, limit: Durati
     tokio::time::timeout(limit, exited.wait_for(Option::is_some))
         .await
         .is_ok_and(|r| r.is_ok())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the ring inconsistent; keep going.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<WriterCmd>) {

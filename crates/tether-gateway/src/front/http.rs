@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::Gateway;
 use crate::downstream::{CallStream, Downstream, Outlet};
+use crate::lock;
 
 const SESSION: &str = "mcp-session-id";
 const PROTOCOL: &str = "mcp-protocol-version";
@@ -75,10 +76,6 @@ struct SessionEntry {
 }
 
 type App = Arc<AppState>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
