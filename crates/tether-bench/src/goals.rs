@@ -8,6 +8,8 @@ use crate::table::{Goal, Row, Verdict, mib, num, ratio};
 pub const DIRECT_STDIO: &str = "direct stdio (echo-server)";
 pub const DIRECT_HTTP: &str = "direct HTTP (echo-server)";
 pub const T_HTTP_STDIO: &str = "tether HTTP→stdio";
+/// The same gateway with `--busy-poll-us 0`: what busy-polling buys, and what it costs.
+pub const T_HTTP_STDIO_NO_POLL: &str = "tether (busy-poll off) HTTP→stdio";
 pub const T_STDIO_STDIO: &str = "tether stdio→stdio";
 pub const T_STDIO_HTTP: &str = "tether stdio→HTTP";
 pub const RMCP_HTTP_STDIO: &str = "rmcp-proxy HTTP→stdio";

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 
 use crate::footprint::{self, ListTiming, Memory, Startup};
 use crate::goals::{
-    self, DIRECT_HTTP, DIRECT_STDIO, RMCP_HTTP_STDIO, T_HTTP_STDIO, T_STDIO_HTTP, T_STDIO_STDIO,
+    self, DIRECT_HTTP, DIRECT_STDIO, RMCP_HTTP_STDIO, T_HTTP_STDIO, T_HTTP_STDIO_NO_POLL,
+    T_STDIO_HTTP, T_STDIO_STDIO,
 };
 use crate::guard::Spawned;
 use crate::load::Report;
@@ -264,17 +265,24 @@ impl Runner {
         .await
     }
 
-    async fn tether_http(&self, config: &Path, log: &str) -> Result<(Spawned, String), String> {
+    async fn tether_http(
+        &self,
+        config: &Path,
+        log: &str,
+        extra: &[&str],
+    ) -> Result<(Spawned, String), String> {
+        let mut args = vec![
+            "serve".into(),
+            "--config".into(),
+            config.to_string_lossy().into_owned(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--no-request-log".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         start_announcing(
             &self.tether,
-            &[
-                "serve".into(),
-                "--config".into(),
-                config.to_string_lossy().into_owned(),
-                "--http".into(),
-                "127.0.0.1:0".into(),
-                "--no-request-log".into(),
-            ],
+            &args,
             "serving MCP on",
             self.scratch.dir.join(log),
         )
@@ -308,14 +316,28 @@ impl Runner {
             Err(e) => self.push_failed(DIRECT_HTTP, c, e),
         }
 
-        // tether HTTP front → stdio upstream
+        // tether HTTP front → stdio upstream, as configured by default and without busy-polling
         let stdio_cfg = self.scratch.write(
             "echo-stdio.json",
             &config(&[(s("echo"), self.echo_entry())]),
         );
-        match &stdio_cfg {
-            Ok(cfg) => match self
-                .tether_http(cfg, &format!("tether-http-c{c}.log"))
+        for (label, log, flags) in [
+            (T_HTTP_STDIO, "tether-http", &[][..]),
+            (
+                T_HTTP_STDIO_NO_POLL,
+                "tether-http-no-poll",
+                &["--busy-poll-us", "0"][..],
+            ),
+        ] {
+            let cfg = match &stdio_cfg {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    self.push_failed(label, c, e.clone());
+                    continue;
+                }
+            };
+            match self
+                .tether_http(cfg, &format!("{log}-c{c}.log"), flags)
                 .await
             {
                 Ok((sp, url)) => {
@@ -328,13 +350,11 @@ impl Runner {
                         s("--connect-wait"),
                         s("10"),
                     ];
-                    self.load(T_HTTP_STDIO, c, &[s("--http"), url], &extra)
-                        .await;
+                    self.load(label, c, &[s("--http"), url], &extra).await;
                     sp.stop(Duration::ZERO).await;
                 }
-                Err(e) => self.push_failed(T_HTTP_STDIO, c, e),
-            },
-            Err(e) => self.push_failed(T_HTTP_STDIO, c, e.clone()),
+                Err(e) => self.push_failed(label, c, e),
+            }
         }
 
         // tether stdio front → stdio upstream

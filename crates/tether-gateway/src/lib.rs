@@ -10,6 +10,7 @@
 //! under `<server>__<tool>` names and is rebuilt whenever one changes, failing or recovering,
 //! which clients learn through a debounced `list_changed`.
 
+pub mod busy_poll;
 pub mod catalog;
 pub mod downstream;
 pub mod front;
@@ -55,6 +56,9 @@ pub struct GatewayOptions {
     pub request_log: bool,
     /// The manager's retry and reconnect policy.
     pub policy: Policy,
+    /// How long to keep polling for input after each request and answer before sleeping
+    /// (zero: never); see [`busy_poll`].
+    pub busy_poll: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -65,6 +69,7 @@ impl Default for GatewayOptions {
             list_changed_debounce: Duration::from_millis(300),
             request_log: true,
             policy: Policy::default(),
+            busy_poll: busy_poll::DEFAULT_WINDOW,
         }
     }
 }
@@ -90,6 +95,7 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) repairs: RepairCounters,
     pub(crate) opts: GatewayOptions,
+    pub(crate) busy_poll: busy_poll::BusyPoll,
     started: Instant,
     startup_done: watch::Sender<bool>,
     stderr: Mutex<HashMap<String, VecDeque<String>>>,
@@ -162,6 +168,7 @@ impl Gateway {
                 redactors: RwLock::new(redactors),
                 metrics: Metrics::default(),
                 repairs: RepairCounters::default(),
+                busy_poll: busy_poll::BusyPoll::start(opts.busy_poll),
                 opts,
                 started: Instant::now(),
                 startup_done: watch::channel(false).0,

@@ -59,7 +59,9 @@ impl Gateway {
         related: Option<Outlet>,
     ) -> Message {
         let id = req.id.clone();
+        self.inner.busy_poll.touch();
         let outcome = self.request_outcome(ds, req, related).await;
+        self.inner.busy_poll.touch();
         Message::Response(Response {
             id: Some(id),
             outcome,

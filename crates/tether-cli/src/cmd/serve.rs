@@ -42,6 +42,7 @@ pub async fn run(cli: &Cli, args: &ServeArgs) -> Result<u8, Failure> {
         naming,
         list_wait: super::seconds(args.list_wait, "--list-wait")?,
         request_log: !args.no_request_log,
+        busy_poll: Duration::from_micros(args.busy_poll_us),
         ..GatewayOptions::default()
     };
     let http = match &args.http {

@@ -304,13 +304,17 @@ async fn upstream(kind: Up, faults: &[&str]) -> (Value, Option<HttpChaos>) {
 
 /// The assertions every front × upstream pair must pass.
 async fn pair(front_http: bool, kind: Up) {
-    let dir = scratch(&format!("pair-{front_http}-{kind:?}"));
+    pair_with(front_http, kind, &[]).await;
+}
+
+async fn pair_with(front_http: bool, kind: Up, flags: &[&str]) {
+    let dir = scratch(&format!("pair-{front_http}-{kind:?}-{}", flags.len()));
     let (entry, _guard) = upstream(kind, &["require-arguments"]).await;
     let config = write_config(&dir, json!({ "up": entry }));
     let mut f = if front_http {
-        Front::http(&config, &[]).await
+        Front::http(&config, flags).await
     } else {
-        Front::stdio(&config, &[]).await
+        Front::stdio(&config, flags).await
     };
     let init = f.initialize(json!({})).await;
     assert_eq!(init["result"]["serverInfo"]["name"], "tether", "{init}");
@@ -366,6 +370,12 @@ async fn http_front_with_http_upstream() {
 #[tokio::test]
 async fn http_front_with_sse_upstream() {
     pair(true, Up::Sse).await;
+}
+
+#[tokio::test]
+async fn both_fronts_work_with_busy_polling_off() {
+    pair_with(false, Up::Stdio, &["--busy-poll-us", "0"]).await;
+    pair_with(true, Up::Http, &["--busy-poll-us", "0"]).await;
 }
 
 #[tokio::test]
