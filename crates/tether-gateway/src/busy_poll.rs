@@ -81,15 +81,17 @@ impl Drop for BusyPoll {
 async fn poll_loop(s: Arc<Shared>) {
     loop {
         s.wake.notified().await;
-        while !s.stopped.load(Ordering::Relaxed) && s.now_ns() < s.until_ns.load(Ordering::Relaxed)
-        {
+        loop {
+            if s.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            if s.now_ns() >= s.until_ns.load(Ordering::Relaxed) {
+                break;
+            }
             // Whatever else is runnable on this CPU goes first. Then the runtime checks for
             // input without blocking: a yielding task is resumed only after a non-blocking poll.
             std::thread::yield_now();
             tokio::task::yield_now().await;
-        }
-        if s.stopped.load(Ordering::Relaxed) {
-            return;
         }
     }
 }
