@@ -97,6 +97,19 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// Grace periods of the stdio shutdown ladder.
     pub shutdown_grace: Duration,
+    /// Sees every event as it happens, from the spawn on (subscribers only see what follows
+    /// the handshake): `--debug` output.
+    pub tap: Option<EventTap>,
+}
+
+/// A callback that sees a session's events as they happen.
+#[derive(Clone)]
+pub struct EventTap(pub Arc<dyn Fn(&SessionEvent) + Send + Sync>);
+
+impl std::fmt::Debug for EventTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventTap")
+    }
 }
 
 impl std::fmt::Debug for SessionOptions {
@@ -121,6 +134,7 @@ impl SessionOptions {
             handler: Arc::new(RootsHandler::default()),
             connect_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(2),
+            tap: None,
         }
     }
 }
@@ -254,6 +268,7 @@ struct Inner {
     next_id: AtomicI64,
     handler: Arc<dyn ClientHandler>,
     events: broadcast::Sender<SessionEvent>,
+    tap: Option<EventTap>,
     closed: watch::Sender<Option<Error>>,
     info: OnceLock<InitializeResult>,
     stats: Mutex<SessionStats>,
@@ -314,6 +329,7 @@ impl Session {
             next_id: AtomicI64::new(0),
             handler: opts.handler.clone(),
             events,
+            tap: opts.tap.clone(),
             closed: watch::channel(None).0,
             info: OnceLock::new(),
             stats: Mutex::new(SessionStats::default()),
@@ -837,6 +853,9 @@ impl Drop for PendingGuard<'_> {
 
 impl Inner {
     fn emit(&self, event: SessionEvent) {
+        if let Some(tap) = &self.tap {
+            (tap.0)(&event);
+        }
         let _ = self.events.send(event);
     }
 

@@ -3,13 +3,16 @@
 //! [`tether_client::doctor`].
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tether_client::ServerSpec;
 use tether_client::doctor::{
     self, DoctorOptions, Report, Severity, Support, Thresholds, ToolCall, Verdict,
 };
 use tether_client::error::fmt_duration;
+use tether_client::session::{EventTap, SessionEvent};
 use tether_client::status::Glyphs;
 
 use crate::args::{Cli, DoctorArgs};
@@ -51,11 +54,17 @@ pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<u8, Failure> {
         timeout,
         call,
         thresholds: thresholds()?,
+        tap: cli.debug.then(|| debug_tap(&spec)),
     };
-    let mut progress = ui::Progress::new();
-    progress.set(&format!("Checking `{}`…", spec.name));
+    // The progress line would be torn by the `--debug` lines.
+    let mut progress = (!cli.debug).then(ui::Progress::new);
+    if let Some(p) = progress.as_mut() {
+        p.set(&format!("Checking `{}`…", spec.name));
+    }
     let report = doctor::diagnose(&spec, config.as_ref(), &opts).await;
-    progress.clear();
+    if let Some(p) = progress.as_mut() {
+        p.clear();
+    }
     if args.json {
         let text = serde_json::to_string(&report)
             .map_err(|e| Failure::failed(format!("cannot encode the report: {e}")))?;
@@ -64,6 +73,25 @@ pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<u8, Failure> {
         out!("{}", render(&report, ui::glyphs()));
     }
     Ok(report.exit_code())
+}
+
+/// `--debug`: what the doctor's sessions see as it happens (stderr lines above all), redacted
+/// like the report, with the time since the doctor started.
+fn debug_tap(spec: &ServerSpec) -> EventTap {
+    let started = Instant::now();
+    let (name, redact) = (spec.name.clone(), spec.redact.clone());
+    EventTap(Arc::new(move |event: &SessionEvent| {
+        let line = match event {
+            SessionEvent::Stderr(text) => format!("stderr: {text}"),
+            SessionEvent::Noise(skipped) => format!("not JSON-RPC on stdout: {}", skipped.preview),
+            SessionEvent::Notification(n) => format!("notification: {}", n.method),
+            SessionEvent::ListChanged(kind) => format!("list changed: {kind:?}"),
+            SessionEvent::SessionRenewed => "HTTP session expired; re-initialized".to_owned(),
+            // The doctor ends every session it opens; an unexpected end is in the report.
+            SessionEvent::Closed(_) => return,
+        };
+        super::debug_line(started.elapsed(), &name, &redact(&line));
+    }))
 }
 
 fn parse_args(text: &str) -> Result<Value, Failure> {

@@ -55,7 +55,6 @@ pub fn start(specs: Vec<ServerSpec>, debug: bool, elicit: Option<Elicit>) -> Man
 pub fn print_lifecycle(manager: &Manager) {
     let mut events = manager.subscribe();
     tokio::spawn(async move {
-        use std::io::Write as _;
         while let Ok(ev) = events.recv().await {
             let line = match &ev.kind {
                 EventKind::Step(text) => text.clone(),
@@ -63,14 +62,19 @@ pub fn print_lifecycle(manager: &Manager) {
                 EventKind::State { text, .. } => format!("state: {text}"),
                 EventKind::CatalogChanged | EventKind::Notification(_) => continue,
             };
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "[{:>8.3}s] {}: {line}",
-                ev.at.as_secs_f64(),
-                ev.server
-            );
+            debug_line(ev.at, &ev.server, &line);
         }
     });
+}
+
+/// One `--debug` line on stderr: time since start, server, what happened.
+pub fn debug_line(at: Duration, server: &str, line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "[{:>8.3}s] {server}: {line}",
+        at.as_secs_f64()
+    );
 }
 
 /// The CLI's answers to server requests: roots, and elicitation when `--elicit` says how.

@@ -534,6 +534,37 @@ fn codes_of(report: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// `--debug` streams what the doctor's session sees, stderr lines first among them, on stderr
+/// before the report, without changing the report.
+#[tokio::test]
+async fn debug_streams_the_servers_stderr_as_it_comes() {
+    let dir = scratch("debug");
+    let mut args = vec!["doctor".to_owned(), "--debug".to_owned()];
+    args.extend(chaos_args(&["stderr-noise:3", "stdout-noise:1"]));
+    let run = tether_in(&args, &dir, &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{}", run.stderr))
+    };
+    let first = at("stderr: INFO  chaos: loading configuration (1/3)");
+    let last = at("stderr: DEBUG chaos: registering handlers (3/3)");
+    assert!(first < last, "{}", run.stderr);
+    at("not JSON-RPC on stdout: [db] Connecting to database...");
+    // `[   0.009s] tether: stderr: …`: seconds since the doctor started, then the server.
+    let stamped = lines[first]
+        .strip_prefix('[')
+        .and_then(|l| l.split_once("s] "))
+        .is_some_and(|(secs, rest)| {
+            secs.trim().parse::<f64>().is_ok() && rest.starts_with("tether: stderr: ")
+        });
+    assert!(stamped, "{}", lines[first]);
+    assert!(run.stdout.contains("Verdict: degraded"), "{}", run.stdout);
+}
+
 /// Every `tether.fallback_urls` entry gets a handshake: a dead one is a warning (the failover
 /// would fail), a live one a passing `fallback` phase; the primary's verdict is unchanged.
 #[tokio::test]

@@ -16,7 +16,9 @@ use super::lint::{self, ResultLimits};
 use super::report::{Phase, Report};
 use super::{config, matrix, net};
 use crate::error::{Error, Timer, fmt_duration};
-use crate::session::{HandshakeTimings, MAX_PAGES, RequestOptions, Session, SessionOptions};
+use crate::session::{
+    EventTap, HandshakeTimings, MAX_PAGES, RequestOptions, Session, SessionOptions,
+};
 use crate::spec::ServerSpec;
 use crate::transport::Target;
 use crate::transport::stdio::STDERR_TAIL_LINES;
@@ -67,6 +69,8 @@ pub struct DoctorOptions {
     pub call: Option<ToolCall>,
     /// Slow-phase and result-size thresholds.
     pub thresholds: Thresholds,
+    /// Sees the events of every session the doctor opens (server stderr, noise, notifications).
+    pub tap: Option<EventTap>,
 }
 
 /// Diagnoses one server. `config` is its loaded entry when it came from a config file (its
@@ -108,7 +112,7 @@ async fn run(
     };
     let budget = opts.timeout.unwrap_or(spec.timeouts.connect);
     primary(spec, &target, budget, opts, report).await;
-    fallbacks(spec, budget, report).await;
+    fallbacks(spec, budget, opts.tap.as_ref(), report).await;
 }
 
 /// The whole ladder on the primary target.
@@ -135,7 +139,7 @@ async fn primary(
             return;
         }
     }
-    let Some(session) = connect(spec, target, budget, report).await else {
+    let Some(session) = connect(spec, target, budget, opts.tap.as_ref(), report).await else {
         return;
     };
     ladder(spec, &session, budget, opts, report).await;
@@ -149,7 +153,12 @@ async fn primary(
 /// One handshake per `tether.fallback_urls` entry, all at once. A fallback that does not answer
 /// fails the moment the primary does, so it is reported as a warning even while the primary
 /// works; one that answers is a passing `fallback` phase.
-async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
+async fn fallbacks(
+    spec: &ServerSpec,
+    budget: Duration,
+    tap: Option<&EventTap>,
+    report: &mut Report,
+) {
     let checks =
         spec.targets
             .iter()
@@ -157,7 +166,7 @@ async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
             .skip(1)
             .map(|(target, label)| async move {
                 let start = Instant::now();
-                let outcome = Session::connect(target, session_options(spec, budget)).await;
+                let outcome = Session::connect(target, session_options(spec, budget, tap)).await;
                 (label, start.elapsed(), outcome)
             });
     for (label, took, outcome) in futures_util::future::join_all(checks).await {
@@ -194,10 +203,11 @@ async fn fallbacks(spec: &ServerSpec, budget: Duration, report: &mut Report) {
 }
 
 /// The doctor's sessions: the phase budget to connect, the server's own shutdown grace.
-fn session_options(spec: &ServerSpec, budget: Duration) -> SessionOptions {
+fn session_options(spec: &ServerSpec, budget: Duration, tap: Option<&EventTap>) -> SessionOptions {
     let mut opts = SessionOptions::new(spec.name.clone());
     opts.connect_timeout = budget;
     opts.shutdown_grace = spec.timeouts.shutdown_grace;
+    opts.tap = tap.cloned();
     opts
 }
 
@@ -206,9 +216,10 @@ async fn connect(
     spec: &ServerSpec,
     target: &Target,
     budget: Duration,
+    tap: Option<&EventTap>,
     report: &mut Report,
 ) -> Option<Session> {
-    let opts = session_options(spec, budget);
+    let opts = session_options(spec, budget, tap);
     let mut t = HandshakeTimings::default();
     let start = Instant::now();
     let outcome = Session::connect_timed(target, opts, start + budget, &mut t).await;
