@@ -5,12 +5,12 @@
 //! so an answer costs one map lookup and one wake-up. When the connection ends, every waiter gets
 //! an error that says why (exit status, stderr tail): nothing ever hangs on a dead server.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tether_proto::jsonrpc::{self, ErrorObject, code};
@@ -264,7 +264,7 @@ struct Pending {
 struct Inner {
     name: String,
     transport: OnceLock<Transport>,
-    pending: Mutex<HashMap<Id, Pending>>,
+    pending: Mutex<foldhash::HashMap<Id, Pending>>,
     next_id: AtomicI64,
     handler: Arc<dyn ClientHandler>,
     events: broadcast::Sender<SessionEvent>,
@@ -325,7 +325,7 @@ impl Session {
         let inner = Arc::new_cyclic(|weak_self| Inner {
             name: opts.name.clone(),
             transport: OnceLock::new(),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
             next_id: AtomicI64::new(0),
             handler: opts.handler.clone(),
             events,
@@ -774,26 +774,43 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
-/// `tools/call` parameters assembled from raw pieces, so arguments are never re-serialised.
+/// `tools/call` parameters assembled from raw pieces, so arguments are never re-serialised (nor
+/// parsed again: `to_raw` trusts what it serialised).
 fn call_params(
     name: &str,
     arguments: Option<&RawValue>,
     meta: Option<&RawValue>,
     token: Option<&Id>,
 ) -> Box<RawValue> {
-    let args = arguments.map_or("{}", RawValue::get);
-    let mut out = String::with_capacity(name.len() + args.len() + 64);
-    out.push_str(r#"{"name":"#);
-    out.push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
-    out.push_str(r#","arguments":"#);
-    out.push_str(args);
-    match (meta, token) {
-        (None, None) => {}
-        (None, Some(token)) => {
-            out.push_str(r#","_meta":{"progressToken":"#);
-            out.push_str(&serde_json::to_string(token).unwrap_or_else(|_| "null".into()));
-            out.push('}');
+    #[derive(Serialize)]
+    struct Params<'a> {
+        name: &'a str,
+        arguments: &'a RawValue,
+        #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Meta<'a> {
+        Token {
+            #[serde(rename = "progressToken")]
+            progress_token: &'a Id,
+        },
+        Merged(serde_json::Map<String, Value>),
+    }
+    let empty;
+    let arguments = match arguments {
+        Some(a) => a,
+        None => {
+            empty = jsonrpc::empty_object();
+            &*empty
         }
+    };
+    let meta = match (meta, token) {
+        (None, None) => None,
+        (None, Some(token)) => Some(Meta::Token {
+            progress_token: token,
+        }),
         (Some(meta), token) => {
             // Keep the caller's other `_meta` members; our token replaces theirs.
             let mut map: serde_json::Map<String, Value> =
@@ -804,12 +821,14 @@ fn call_params(
                     serde_json::to_value(token).unwrap_or(Value::Null),
                 );
             }
-            out.push_str(r#","_meta":"#);
-            out.push_str(&serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()));
+            Some(Meta::Merged(map))
         }
-    }
-    out.push('}');
-    RawValue::from_string(out).unwrap_or_else(|_| jsonrpc::empty_object())
+    };
+    jsonrpc::to_raw(&Params {
+        name,
+        arguments,
+        meta,
+    })
 }
 
 /// Puts our own `_meta.progressToken` into request parameters (an object).
@@ -1002,5 +1021,55 @@ impl Sink for Inner {
         lock(&self.stats).session_renewals += 1;
         tracing::debug!(server = %self.name, "HTTP session expired; re-initialized");
         self.emit(SessionEvent::SessionRenewed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    fn params(arguments: Option<&str>, meta: Option<&str>, token: Option<Id>) -> serde_json::Value {
+        let (arguments, meta) = (arguments.map(raw), meta.map(raw));
+        let built = call_params(
+            "a \"tool\"",
+            arguments.as_deref(),
+            meta.as_deref(),
+            token.as_ref(),
+        );
+        serde_json::from_str(built.get()).expect("valid JSON")
+    }
+
+    #[test]
+    fn call_params_keep_arguments_verbatim_and_place_the_progress_token() {
+        assert_eq!(
+            params(Some(r#"{"n": 1.50}"#), None, None),
+            serde_json::json!({"name": "a \"tool\"", "arguments": {"n": 1.50}})
+        );
+        let verbatim = call_params("t", Some(&raw(r#"{"n": 1.50}"#)), None, None);
+        assert!(
+            verbatim.get().contains(r#""arguments":{"n": 1.50}"#),
+            "{}",
+            verbatim.get()
+        );
+        assert_eq!(
+            params(None, None, Some(Id::Number(7))),
+            serde_json::json!({"name": "a \"tool\"", "arguments": {}, "_meta": {"progressToken": 7}})
+        );
+        assert_eq!(
+            params(
+                Some("{}"),
+                Some(r#"{"progressToken": "theirs", "trace": "x"}"#),
+                Some(Id::from("ours"))
+            ),
+            serde_json::json!({
+                "name": "a \"tool\"",
+                "arguments": {},
+                "_meta": {"progressToken": "ours", "trace": "x"}
+            })
+        );
     }
 }

@@ -7,6 +7,8 @@
 //! Resources keep their URIs (a URI is an address, not a name) and are routed by URI.
 
 use std::collections::{HashMap, HashSet};
+
+use foldhash::HashMap as FastMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -51,11 +53,11 @@ pub struct Catalog {
     pub templates_result: Option<Box<RawValue>>,
     /// Exposed tool name → route, for every server that ever listed the tool (so a call to a
     /// failed server's tool can say why it is unavailable).
-    pub tools: HashMap<String, Arc<Route>>,
+    pub tools: FastMap<String, Arc<Route>>,
     /// Exposed prompt name → route.
-    pub prompts: HashMap<String, Arc<Route>>,
+    pub prompts: FastMap<String, Arc<Route>>,
     /// Resource URI → server.
-    pub resources: HashMap<String, Arc<str>>,
+    pub resources: FastMap<String, Arc<str>>,
     /// `(uriTemplate prefix, server)`, for reads of templated resources.
     pub templates: Vec<(String, Arc<str>)>,
     /// What the listed tools look like, to tell whether a rebuild changed anything.

@@ -1,7 +1,7 @@
 //! One connected client of the gateway (a host, over stdio or an HTTP session): what it can do,
 //! where messages to it go, and the requests the gateway has sent it.
 
-use std::collections::HashMap;
+use foldhash::HashMap as FastMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -128,9 +128,9 @@ pub struct Downstream {
     caps: Mutex<ClientCaps>,
     /// Where unrelated messages go (stdout, or the HTTP GET stream once opened).
     general: Mutex<Option<Outlet>>,
-    pending: Mutex<HashMap<Id, Waiter>>,
+    pending: Mutex<FastMap<Id, Waiter>>,
     next_id: AtomicI64,
-    in_flight: Mutex<HashMap<Id, CancellationToken>>,
+    in_flight: Mutex<FastMap<Id, CancellationToken>>,
     initialized: AtomicBool,
     protocol_version: Mutex<String>,
 }
@@ -142,9 +142,9 @@ impl Downstream {
             id,
             caps: Mutex::new(ClientCaps::default()),
             general: Mutex::new(general),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::default(),
             next_id: AtomicI64::new(0),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::default(),
             initialized: AtomicBool::new(false),
             protocol_version: Mutex::new(String::new()),
         }
@@ -291,9 +291,9 @@ impl Downstream {
 /// (server→client requests from an upstream go to the client that caused them).
 #[derive(Debug, Default)]
 pub struct Registry {
-    clients: Mutex<HashMap<u64, Arc<Downstream>>>,
+    clients: Mutex<FastMap<u64, Arc<Downstream>>>,
     /// Per upstream server, the clients calling it now (latest last), with their answer streams.
-    active: Mutex<HashMap<Arc<str>, Vec<Caller>>>,
+    active: Mutex<FastMap<Arc<str>, Vec<Caller>>>,
 }
 
 /// A client with a call in flight, and the stream its answer goes out on (HTTP SSE).

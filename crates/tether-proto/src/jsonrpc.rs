@@ -246,7 +246,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             );
         }
     }
-    let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| {
+    // One UTF-8 check of the whole message is cheaper than serde_json's check of every string
+    // in it; invalid UTF-8 goes the slow way, which reports where the bad byte is.
+    let wire: Result<Wire<'_>, _> = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    };
+    let wire = wire.map_err(|e| {
         if e.is_data() {
             DecodeError::NotJsonRpc("a member has the wrong type")
         } else {
@@ -357,13 +363,29 @@ impl Message {
 
     /// Encodes the message as compact JSON (no trailing newline).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
+        let mut out = Vec::new();
         self.encode_into(&mut out);
         out
     }
 
+    /// About the encoded size, so encoding grows its buffer once: the raw members plus room
+    /// for the envelope.
+    fn encoded_len_hint(&self) -> usize {
+        let raw = |r: Option<&RawValue>| r.map_or(0, |r| r.get().len());
+        let body = match self {
+            Message::Request(r) => r.method.len() + raw(r.params.as_deref()),
+            Message::Notification(n) => n.method.len() + raw(n.params.as_deref()),
+            Message::Response(r) => match &r.outcome {
+                Ok(result) => raw(Some(result)),
+                Err(e) => e.message.len() + raw(e.data.as_deref()),
+            },
+        };
+        body + 96
+    }
+
     /// Appends the compact JSON encoding to `out`; raw members are copied verbatim.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(self.encoded_len_hint());
         out.extend_from_slice(br#"{"jsonrpc":"2.0""#);
         match self {
             Message::Request(r) => {
@@ -394,7 +416,11 @@ impl Message {
 fn push_id(out: &mut Vec<u8>, id: Option<&Id>) {
     out.extend_from_slice(br#","id":"#);
     match id {
-        Some(Id::Number(n)) => out.extend_from_slice(n.to_string().as_bytes()),
+        Some(Id::Number(n)) => {
+            use std::io::Write as _;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{n}");
+        }
         Some(Id::String(s)) => push_json_string(out, s),
         None => out.extend_from_slice(b"null"),
     }

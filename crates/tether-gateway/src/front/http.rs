@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
@@ -29,8 +29,9 @@ use crate::Gateway;
 use crate::downstream::{CallStream, Downstream, Outlet};
 use crate::lock;
 
-const SESSION: &str = "mcp-session-id";
-const PROTOCOL: &str = "mcp-protocol-version";
+// Named once: looking a header up by a `&str` parses the name on every request.
+const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
+const PROTOCOL: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// A call still running after this long switches its answer to SSE.
 const SSE_AFTER: Duration = Duration::from_millis(250);
 /// Keep-alive comments on SSE streams.
@@ -67,7 +68,7 @@ impl Default for HttpOptions {
 struct AppState {
     gw: Gateway,
     opts: HttpOptions,
-    sessions: Mutex<HashMap<String, SessionEntry>>,
+    sessions: Mutex<foldhash::HashMap<String, SessionEntry>>,
 }
 
 struct SessionEntry {
@@ -108,7 +109,7 @@ fn app(gw: Gateway, opts: HttpOptions) -> (Router, App) {
     let state = Arc::new(AppState {
         gw,
         opts,
-        sessions: Mutex::new(HashMap::new()),
+        sessions: Mutex::default(),
     });
     let router = Router::new()
         .route("/mcp", get(get_stream).post(post).delete(delete))
@@ -154,7 +155,7 @@ fn rpc_error(status: StatusCode, id: Option<Id>, code: i64, message: &str) -> Re
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -177,7 +178,7 @@ fn is_local_host(host: &str) -> bool {
 impl AppState {
     /// Origin, Host and token checks; `Some` is the refusal.
     fn refuse(&self, headers: &HeaderMap, query_token: Option<&str>) -> Option<Response> {
-        if let Some(origin) = header_str(headers, "origin") {
+        if let Some(origin) = header_str(headers, &header::ORIGIN) {
             let host = origin.split("://").nth(1).unwrap_or(origin);
             let allowed =
                 is_local_host(host) || self.opts.allowed_origins.iter().any(|o| o == origin);
@@ -191,7 +192,7 @@ impl AppState {
             }
         }
         if self.opts.check_host
-            && let Some(host) = header_str(headers, "host")
+            && let Some(host) = header_str(headers, &header::HOST)
             && !is_local_host(host)
         {
             return Some(rpc_error(
@@ -203,7 +204,7 @@ impl AppState {
         }
         if let Some(token) = &self.opts.token {
             let bearer =
-                header_str(headers, "authorization").and_then(|v| v.strip_prefix("Bearer "));
+                header_str(headers, &header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
             if bearer != Some(token.as_str()) && query_token != Some(token.as_str()) {
                 let mut resp = rpc_error(
                     StatusCode::UNAUTHORIZED,
@@ -233,7 +234,7 @@ impl AppState {
         headers: &HeaderMap,
         forget: impl FnOnce(&mut SessionEntry) -> bool,
     ) -> Result<Arc<Downstream>, Box<Response>> {
-        let Some(sid) = header_str(headers, SESSION) else {
+        let Some(sid) = header_str(headers, &SESSION) else {
             return Err(Box::new(rpc_error(
                 StatusCode::BAD_REQUEST,
                 None,
@@ -375,7 +376,7 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Body) -> Respons
         Ok(ds) => ds,
         Err(resp) => return *resp,
     };
-    if let Some(v) = header_str(&headers, PROTOCOL)
+    if let Some(v) = header_str(&headers, &PROTOCOL)
         && !version::is_supported(v)
     {
         return rpc_error(
@@ -388,7 +389,8 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Body) -> Respons
             ),
         );
     }
-    let wants_sse = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    let wants_sse =
+        header_str(&headers, &header::ACCEPT).is_some_and(|a| a.contains("text/event-stream"));
     match decoded.message {
         Message::Request(req) if req.method == method::TOOLS_CALL && wants_sse => {
             call(gw, ds, req).await
@@ -539,7 +541,8 @@ async fn get_stream(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(refusal) = app.refuse(&headers, None) {
         return refusal;
     }
-    let accepts = header_str(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    let accepts =
+        header_str(&headers, &header::ACCEPT).is_some_and(|a| a.contains("text/event-stream"));
     if !accepts {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
